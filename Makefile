@@ -1,0 +1,56 @@
+# Sparkify churn lakehouse. Quick start: `make run`, then `make test`. See README.md.
+SHELL := /bin/bash
+.DEFAULT_GOAL := help
+
+PYTHON ?= python3
+VENV := .venv
+PY := $(VENV)/bin/python
+STAMP := $(VENV)/.installed-stamp
+
+export SPARKIFY_HOME ?= $(CURDIR)/lakehouse
+export PYTHONDONTWRITEBYTECODE := 1
+
+# Without SPARKIFY_EVENTS, the build uses generated demo data (python -m sparkify.generate).
+DEMO_EVENTS := $(SPARKIFY_HOME)/demo/events.json.gz
+DEMO_ARGS ?= --users 250 --start 2018-10-01 --end 2018-12-03 --seed 42
+ifeq ($(strip $(SPARKIFY_EVENTS)),)
+export SPARKIFY_EVENTS := $(DEMO_EVENTS)
+EVENTS_DEP := $(DEMO_EVENTS)
+endif
+
+.PHONY: help venv run build docs lint test test-fast bench clean
+
+help: ## list the targets
+	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-10s %s\n", $$1, $$2}'
+
+$(STAMP): pyproject.toml
+	@test -x $(PY) || $(PYTHON) -m venv $(VENV)
+	$(PY) -m pip install --quiet --upgrade pip
+	$(PY) -m pip install --quiet -e ".[dev]"
+	@touch $@
+
+venv: $(STAMP) ## create .venv and install the pinned dependencies (idempotent)
+
+$(DEMO_EVENTS): | $(STAMP)
+	$(PY) -m sparkify.generate $(DEMO_ARGS) --out $@
+
+run: build ## build everything on the embedded default (demo data unless SPARKIFY_EVENTS is set)
+	@echo "Lakehouse ready under $(SPARKIFY_HOME)/warehouse (tables: make docs, or see README.md)"
+
+build: $(STAMP) $(EVENTS_DEP) ## dbt build: load new raw files, build and test every model
+	$(PY) -m sparkify.dbt build
+
+docs: $(STAMP) ## dbt docs generate (catalog under $SPARKIFY_HOME/dbt/target)
+	$(PY) -m sparkify.dbt docs generate
+
+lint: $(STAMP) ## sqlfluff on the dbt models
+	$(PY) -m sqlfluff lint dbt_project/models dbt_project/tests dbt_project/analyses
+
+test: $(STAMP) lint ## every test: lint, pytest (unit, dbt build on fixtures, browser)
+	$(PY) -m pytest
+
+bench: $(STAMP) ## benchmarks: cold and incremental build on es_small
+	$(PY) -m sparkify.bench
+
+clean: ## remove the lakehouse (warehouse, metastore, logs) under SPARKIFY_HOME
+	rm -rf "$(SPARKIFY_HOME)"

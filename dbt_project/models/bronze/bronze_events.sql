@@ -1,0 +1,177 @@
+{#-
+    Every raw line, parsed against the explicit 18-field schema and classified once:
+    `event` (a logged-in user's event), `guest` (empty userId: guest or logged-out) or
+    `quarantined` (with the reason). Identical lines of one file are stored once with their count,
+    so that raw lines = sum(line_count) and nothing is lost.
+
+    Incremental by file: a run reads only files that are not loaded yet (see new_event_files). On Parquet the run
+    overwrites the event-date partitions it touches, so it re-selects their existing rows; on
+    Delta it merges on (source_file, line_hash).
+-#}
+{{
+    config(
+        incremental_strategy=incremental_strategy(),
+        unique_key=['source_file', 'line_hash'],
+        partition_by=['event_date'],
+        on_schema_change='fail',
+    )
+}}
+
+{%- set new_files = new_event_files(this if is_incremental() else none) -%}
+
+with pages as (
+
+    select page from {{ ref('sparkify_pages') }}
+
+),
+
+raw_lines as (
+
+    {%- if new_files %}
+    select
+        value as raw_line,
+        _metadata.file_path as source_file
+    from text.`{{ files_glob(new_files) }}`
+    {%- else %}
+    select
+        cast(null as string) as raw_line,
+        cast(null as string) as source_file
+    where false
+    {%- endif %}
+
+),
+
+distinct_lines as (
+
+    select
+        source_file,
+        sha2(raw_line, 256) as line_hash,
+        any_value(raw_line) as raw_line,
+        count(*) as line_count
+    from raw_lines
+    group by
+        source_file,
+        sha2(raw_line, 256)
+
+),
+
+parsed as (
+
+    select
+        *,
+        from_json(
+            raw_line,
+            '{{ raw_event_string_schema() }}',
+            map('columnNameOfCorruptRecord', '_corrupt_record')
+        ) as fields
+    from distinct_lines
+
+),
+
+typed as (
+
+    select
+        parsed.source_file,
+        parsed.line_hash,
+        parsed.raw_line,
+        parsed.line_count,
+        parsed.fields is null or parsed.fields._corrupt_record is not null as is_malformed,
+        {%- for name, type in raw_event_fields() %}
+        parsed.fields.`{{ name }}` as `{{ name }}_text`,
+        try_cast(parsed.fields.`{{ name }}` as {{ type }}) as `{{ name }}`,
+        {%- endfor %}
+        pages.page is not null as is_known_page
+    from parsed
+    left join pages
+        on parsed.fields.page = pages.page
+
+),
+
+checked as (
+
+    select
+        *,
+        case
+            when trim(raw_line) = '' then 'empty line'
+            when is_malformed then 'malformed JSON'
+            when ts_text is null then 'missing ts'
+            {%- for name, type in raw_event_fields() if type != 'string' %}
+            when `{{ name }}_text` is not null and `{{ name }}` is null
+                then concat('{{ name }} is not a valid {{ type }}: ', left(`{{ name }}_text`, 60))
+            {%- endfor %}
+            when ts < unix_millis(timestamp'{{ var("min_event_ts") }}')
+                or ts >= unix_millis(timestamp'{{ var("max_event_ts") }}')
+                then concat('ts out of range: ', ts_text)
+            when userId is null then 'missing userId'
+            when sessionId is null then 'missing sessionId'
+            when page is null then 'missing page'
+            when not is_known_page then concat('page not accepted: ', left(page, 60))
+            {%- for field in ['auth', 'level', 'method', 'status'] %}
+            when `{{ field }}` is null or `{{ field }}` not in ({{ sql_list(accepted_values_of(field)) }})
+                then concat('{{ field }} not accepted: ', coalesce(left(`{{ field }}_text`, 60), 'null'))
+            {%- endfor %}
+            when gender not in ({{ sql_list(accepted_values_of('gender')) }})
+                then concat('gender not accepted: ', left(gender, 60))
+        end as reject_reason
+    from typed
+
+),
+
+new_rows as (
+
+    select
+        source_file,
+        line_hash,
+        line_count,
+        case
+            when reject_reason is not null then 'quarantined'
+            when userId = '' then 'guest'
+            else 'event'
+        end as record_status,
+        reject_reason,
+        case when reject_reason is not null then raw_line end as raw_line,
+        case
+            when reject_reason is null
+                then sha2(to_json(struct(
+                    {%- for name, _ in raw_event_fields() %}
+                    `{{ name }}`{{ ',' if not loop.last }}
+                    {%- endfor %}
+                )), 256)
+        end as event_id,
+        {%- for name, _ in raw_event_fields() %}
+        `{{ name }}`,
+        {%- endfor %}
+        current_timestamp() as loaded_at,
+        case
+            when ts >= unix_millis(timestamp'{{ var("min_event_ts") }}')
+                and ts < unix_millis(timestamp'{{ var("max_event_ts") }}')
+                then to_date(timestamp_millis(ts))
+        end as event_date
+    from checked
+
+),
+
+{%- if is_incremental() and incremental_strategy() == 'insert_overwrite' %}
+
+existing_rows_of_touched_partitions as (
+
+    select * from {{ this }}
+    where coalesce(event_date, date'0001-01-01') in (
+        select distinct coalesce(event_date, date'0001-01-01') from new_rows
+    )
+
+),
+
+{%- endif %}
+
+final as (
+
+    select * from new_rows
+    {%- if is_incremental() and incremental_strategy() == 'insert_overwrite' %}
+    union all
+    select * from existing_rows_of_touched_partitions
+    {%- endif %}
+
+)
+
+select * from final

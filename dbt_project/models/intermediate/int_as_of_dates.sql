@@ -1,0 +1,57 @@
+{#-
+    The dates at which user features are computed: every `as_of_interval_days` from the first
+    event date, plus the day after the last event (the scoring date, which sees all the data).
+    A feature row uses events strictly before as_of (midnight UTC); its labels look at
+    (as_of, as_of + horizon], which is complete only when the data reaches that far.
+-#}
+with bounds as (
+
+    select
+        min(event_date) as first_event_date,
+        max(event_date) as last_event_date,
+        max(event_at) as last_event_at
+    from {{ ref('stg_sparkify__events') }}
+
+),
+
+weekly as (
+
+    select
+        explode(sequence(
+            date_add(first_event_date, {{ var('as_of_interval_days') }}),
+            last_event_date,
+            make_interval(0, 0, 0, {{ var('as_of_interval_days') }})
+        )) as as_of_date
+    from bounds
+
+),
+
+end_of_data as (
+
+    select date_add(last_event_date, 1) as as_of_date
+    from bounds
+
+),
+
+all_dates as (
+
+    select as_of_date from weekly
+    union
+    select as_of_date from end_of_data
+
+),
+
+final as (
+
+    select
+        all_dates.as_of_date,
+        to_timestamp(all_dates.as_of_date) as as_of_at,
+        all_dates.as_of_date = date_add(bounds.last_event_date, 1) as is_scoring_date,
+        to_timestamp(all_dates.as_of_date) + make_interval(0, 0, 0, {{ var('churn_horizon_days') }})
+            <= bounds.last_event_at as is_label_complete
+    from all_dates
+    cross join bounds
+
+)
+
+select * from final

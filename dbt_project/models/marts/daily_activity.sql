@@ -1,0 +1,48 @@
+{#- One row per user per active day: how much they listened and what they did, by page category. -#}
+with events as (
+
+    select * from {{ ref('int_events_sessionized') }}
+
+),
+
+pages as (
+
+    select * from {{ ref('sparkify_pages') }}
+
+),
+
+categorized as (
+
+    select
+        events.*,
+        pages.category
+    from events
+    inner join pages
+        on events.page = pages.page
+
+),
+
+final as (
+
+    select
+        user_id,
+        event_date as activity_date,
+        sum(case when category != 'cancel' then 1 else 0 end) as events,
+        sum(case when starts_session then 1 else 0 end) as sessions_started,
+        coalesce(sum(song_length_seconds), 0) as listen_seconds,
+        count(distinct artist) as distinct_artists,
+        {%- for category in activity_categories() %}
+        sum(case when category = '{{ category }}' then 1 else 0 end) as {{ category }}_events,
+        {%- endfor %}
+        sum(case when category = 'cancel' then 1 else 0 end) as cancel_events,
+        min(event_at) as first_event_at,
+        max(case when category != 'cancel' then event_at end) as last_event_at,
+        max_by(level, struct(event_at, item_in_session)) as last_level
+    from categorized
+    group by
+        user_id,
+        event_date
+
+)
+
+select * from final

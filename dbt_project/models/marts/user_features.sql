@@ -1,0 +1,155 @@
+{#-
+    One row per (user, as_of_date) for every user who is active (an event in the
+    `active_window_days` before as_of) and has not churned at as_of.
+
+    No leakage: features use only daily activity strictly before as_of_date (as_of is midnight
+    UTC, so an event at exactly as_of belongs to as_of_date and is excluded), and cancellation
+    pages never feed a feature. Labels look at (as_of, as_of + churn_horizon_days] and are null
+    when the data does not reach that far.
+-#}
+with as_of_dates as (
+
+    select * from {{ ref('int_as_of_dates') }}
+
+),
+
+daily_activity as (
+
+    select * from {{ ref('daily_activity') }}
+
+),
+
+users as (
+
+    select * from {{ ref('users') }}
+
+),
+
+downgrades as (
+
+    select
+        user_id,
+        event_at
+    from {{ ref('stg_sparkify__events') }}
+    where page = 'Submit Downgrade'
+
+),
+
+history as (
+
+    select
+        as_of_dates.as_of_date,
+        as_of_dates.as_of_at,
+        datediff(as_of_dates.as_of_date, daily_activity.activity_date) as days_before_as_of,
+        daily_activity.*
+    from as_of_dates
+    inner join daily_activity
+        on daily_activity.activity_date < as_of_dates.as_of_date
+
+),
+
+windowed as (
+
+    select
+        user_id,
+        as_of_date,
+        as_of_at,
+        {%- for suffix, days in feature_windows() %}
+        {%- for metric, expression in feature_metrics() %}
+        {%- if days %}
+        sum(case when days_before_as_of <= {{ days }} then {{ expression }} else 0 end) as {{ metric }}_{{ suffix }},
+        {%- else %}
+        sum({{ expression }}) as {{ metric }}_{{ suffix }},
+        {%- endif %}
+        {%- endfor %}
+        {%- endfor %}
+        sum(case when days_before_as_of between 8 and 14 then song_events else 0 end) as songs_prev_7d,
+        sum(case when days_before_as_of between 8 and 14 then 1 else 0 end) as active_days_prev_7d,
+        max(last_event_at) as last_event_at,
+        max_by(last_level, activity_date) as level_at_as_of
+    from history
+    group by
+        user_id,
+        as_of_date,
+        as_of_at
+
+),
+
+eligible as (
+
+    select
+        windowed.*,
+        users.registered_at,
+        users.first_event_at,
+        users.churned_at
+    from windowed
+    inner join users
+        on windowed.user_id = users.user_id
+    where windowed.last_event_at >= windowed.as_of_at - {{ days(var('active_window_days')) }}
+        and (users.churned_at is null or users.churned_at > windowed.as_of_at)
+
+),
+
+future_downgrades as (
+
+    select
+        eligible.user_id,
+        eligible.as_of_date,
+        count(*) as downgrades
+    from eligible
+    inner join downgrades
+        on eligible.user_id = downgrades.user_id
+        and downgrades.event_at > eligible.as_of_at
+        and downgrades.event_at <= eligible.as_of_at + {{ days(var('churn_horizon_days')) }}
+    group by
+        eligible.user_id,
+        eligible.as_of_date
+
+),
+
+final as (
+
+    select
+        eligible.user_id,
+        eligible.as_of_date,
+        eligible.as_of_at,
+        as_of_dates.is_scoring_date,
+        as_of_dates.is_label_complete,
+        case
+            when not as_of_dates.is_label_complete then null
+            when eligible.churned_at <= eligible.as_of_at + {{ days(var('churn_horizon_days')) }} then 1
+            else 0
+        end as churned_within_horizon,
+        case
+            when not as_of_dates.is_label_complete then null
+            when future_downgrades.downgrades > 0 then 1
+            else 0
+        end as downgraded_within_horizon,
+        {%- for suffix, _ in feature_windows() %}
+        {%- for metric, _ in feature_metrics() %}
+        eligible.{{ metric }}_{{ suffix }},
+        {%- endfor %}
+        {%- for ratio, numerator, denominator in feature_ratios() %}
+        eligible.{{ numerator }}_{{ suffix }} / nullif(eligible.{{ denominator }}_{{ suffix }}, 0) as {{ ratio }}_{{ suffix }},
+        {%- endfor %}
+        {%- endfor %}
+        eligible.songs_prev_7d,
+        eligible.songs_7d / nullif(eligible.songs_prev_7d, 0) as songs_trend_7d,
+        eligible.active_days_7d - eligible.active_days_prev_7d as active_days_change_7d,
+        (unix_seconds(eligible.as_of_at) - unix_seconds(eligible.last_event_at)) / 86400.0
+            as days_since_last_activity,
+        datediff(
+            eligible.as_of_date,
+            to_date(least(coalesce(eligible.registered_at, eligible.first_event_at), eligible.first_event_at))
+        ) as tenure_days,
+        case when eligible.level_at_as_of = 'paid' then 1 else 0 end as is_paid
+    from eligible
+    inner join as_of_dates
+        on eligible.as_of_date = as_of_dates.as_of_date
+    left join future_downgrades
+        on eligible.user_id = future_downgrades.user_id
+        and eligible.as_of_date = future_downgrades.as_of_date
+
+)
+
+select * from final

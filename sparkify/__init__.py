@@ -1,0 +1,1 @@
+"""Sparkify churn lakehouse: shared settings, the embedded Spark session and the demo data generator."""

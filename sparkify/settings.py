@@ -1,0 +1,176 @@
+"""One place that turns SPARKIFY_* environment variables into lakehouse settings.
+
+dbt reads them through `profiles/profiles.yml`; the ML script and the dashboard call `load()` so
+that every component sees the same warehouse, metastore and table format.
+"""
+
+from __future__ import annotations
+
+import glob
+import os
+import re
+import shutil
+import subprocess
+from dataclasses import dataclass, field
+from pathlib import Path
+
+PROJECT_ROOT = Path(__file__).resolve().parents[1]
+PROFILES_DIR = PROJECT_ROOT / "profiles"
+SCHEMA = "sparkify"
+FORMATS = ("auto", "delta", "parquet")
+MIN_JAVA = 17
+IVY_JAR_DIRS = ("~/.ivy2.5.2/jars", "~/.ivy2/jars")
+
+
+class SettingsError(RuntimeError):
+    """A configuration problem the user can fix; the message says how."""
+
+
+@dataclass(frozen=True)
+class TableFormat:
+    """The table format chosen for this run and the reason, printed once per command."""
+
+    name: str
+    reason: str
+    jars: tuple[str, ...] = ()
+    packages: str = ""
+
+
+@dataclass(frozen=True)
+class Settings:
+    home: Path
+    events: str | None
+    table_format: TableFormat
+    driver_memory: str
+    shuffle_partitions: str
+    target: str
+    extra: dict[str, str] = field(default_factory=dict)
+
+    @property
+    def warehouse(self) -> Path:
+        return self.home / "warehouse"
+
+    def table_path(self, table: str) -> Path:
+        return self.warehouse / f"{SCHEMA}.db" / table
+
+    def profile_env(self) -> dict[str, str]:
+        """Environment variables that `profiles/profiles.yml` and `dbt_project.yml` read."""
+        return {
+            "SPARKIFY_HOME": str(self.home),
+            "SPARKIFY_TABLE_FORMAT": self.table_format.name,
+            "SPARKIFY_SPARK_JARS": ",".join(self.table_format.jars),
+            "SPARKIFY_SPARK_PACKAGES": self.table_format.packages,
+            "SPARKIFY_DRIVER_MEMORY": self.driver_memory,
+            "SPARKIFY_SHUFFLE_PARTITIONS": self.shuffle_partitions,
+            "SPARKIFY_TARGET": self.target,
+            "DBT_TARGET_PATH": str(self.home / "dbt" / "target"),
+            "DBT_LOG_PATH": str(self.home / "logs"),
+            "DBT_PROFILES_DIR": str(PROFILES_DIR),
+            **({"SPARKIFY_EVENTS_GLOB": self.events} if self.events else {}),
+        }
+
+
+def load(env: os._Environ | dict | None = None) -> Settings:
+    """Read the SPARKIFY_* variables; relative paths are taken from the current directory."""
+    env = os.environ if env is None else env
+    home = Path(env.get("SPARKIFY_HOME") or "lakehouse").expanduser().resolve()
+    events = env.get("SPARKIFY_EVENTS") or None
+    return Settings(
+        home=home,
+        events=events_glob(events) if events else None,
+        table_format=resolve_table_format(
+            env.get("SPARKIFY_TABLE_FORMAT") or "auto", env.get("SPARKIFY_DELTA_JARS") or None
+        ),
+        driver_memory=env.get("SPARKIFY_DRIVER_MEMORY") or "4g",
+        shuffle_partitions=env.get("SPARKIFY_SHUFFLE_PARTITIONS") or "4",
+        target=env.get("SPARKIFY_TARGET") or "local",
+    )
+
+
+def events_glob(path: str) -> str:
+    """Check that SPARKIFY_EVENTS names readable JSON-lines data and return a Spark path glob."""
+    expanded = os.path.expanduser(path)
+    if os.path.isdir(expanded):
+        pattern = os.path.join(os.path.abspath(expanded), "*.json*")
+    else:
+        pattern = os.path.abspath(expanded)
+    files = [f for f in glob.glob(pattern) if os.path.isfile(f)]
+    if not files:
+        if os.path.isdir(expanded):
+            raise SettingsError(
+                f"SPARKIFY_EVENTS={path}: the directory holds no .json or .json.gz files"
+            )
+        raise SettingsError(f"SPARKIFY_EVENTS={path}: no such file, directory or glob match")
+    if all(os.path.getsize(f) == 0 for f in files):
+        raise SettingsError(f"SPARKIFY_EVENTS={path}: the input is empty ({len(files)} empty file(s))")
+    return pattern
+
+
+def resolve_table_format(requested: str, jar_dir: str | None) -> TableFormat:
+    """Pick Delta or Parquet without starting a JVM: Delta needs its jars on disk or from Maven."""
+    requested = requested.lower()
+    if requested not in FORMATS:
+        raise SettingsError(
+            f"SPARKIFY_TABLE_FORMAT={requested!r} is not one of {', '.join(FORMATS)}"
+        )
+    if requested == "parquet":
+        return TableFormat("parquet", "SPARKIFY_TABLE_FORMAT=parquet")
+    jars, where = _local_delta_jars(jar_dir)
+    if jars:
+        return TableFormat("delta", f"Delta Lake jars found in {where}", jars=jars)
+    if jar_dir:
+        raise SettingsError(f"SPARKIFY_DELTA_JARS={jar_dir}: no delta-spark*.jar there")
+    if requested == "delta":
+        return TableFormat(
+            "delta", "SPARKIFY_TABLE_FORMAT=delta: Spark downloads the jars from Maven",
+            packages=delta_maven_coordinates(),
+        )
+    return TableFormat(
+        "parquet",
+        "auto: no Delta Lake jars in SPARKIFY_DELTA_JARS or the Ivy cache "
+        "(set SPARKIFY_TABLE_FORMAT=delta to download them from Maven)",
+    )
+
+
+def delta_maven_coordinates() -> str:
+    """The delta-spark artifact matching the installed pyspark, as delta-spark's pip helper names it."""
+    from importlib.metadata import version
+
+    spark = ".".join(version("pyspark").split(".")[:2])
+    return f"io.delta:delta-spark_{spark}_2.13:{version('delta-spark')}"
+
+
+def _local_delta_jars(jar_dir: str | None) -> tuple[tuple[str, ...], str]:
+    dirs = [jar_dir] if jar_dir else [os.path.expanduser(d) for d in IVY_JAR_DIRS]
+    for directory in dirs:
+        spark_jars = sorted(glob.glob(os.path.join(directory, "*delta-spark*.jar")))
+        if spark_jars:
+            others = sorted(glob.glob(os.path.join(directory, "*delta-storage*.jar")))
+            return tuple(spark_jars + others), directory
+    return (), ""
+
+
+def check_java() -> str:
+    """Fail early, with install instructions, when Java 17+ is missing."""
+    java_home = os.environ.get("JAVA_HOME")
+    java = os.path.join(java_home, "bin", "java") if java_home else shutil.which("java")
+    hint = (
+        f"Spark needs Java {MIN_JAVA} or newer. Install it (Debian/Ubuntu: "
+        "`sudo apt-get install openjdk-17-jre-headless`; macOS: `brew install openjdk@17`) "
+        "and make sure `java` is on PATH or JAVA_HOME points to it."
+    )
+    if not java or not os.path.exists(java):
+        raise SettingsError(f"Java not found. {hint}")
+    out = subprocess.run([java, "-version"], capture_output=True, text=True).stderr
+    match = re.search(r'version "(\d+)(?:\.(\d+))?', out)
+    if not match:
+        raise SettingsError(f"Could not read the Java version from `{java} -version`. {hint}")
+    major = int(match.group(1)) if match.group(1) != "1" else int(match.group(2) or 0)
+    if major < MIN_JAVA:
+        raise SettingsError(f"Found Java {major} at {java}. {hint}")
+    return f"Java {major}"
+
+
+def apply(settings: Settings) -> None:
+    """Export the derived variables so dbt's profile and any child process see the same settings."""
+    os.environ.update(settings.profile_env())

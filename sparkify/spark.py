@@ -1,0 +1,96 @@
+"""The embedded SparkSession for Python code (ML script, tests), built from the dbt profile.
+
+Derby's embedded metastore admits one JVM at a time, and a second one fails deep inside Hive with
+an obscure XSDB6 error. `metastore_lock` turns that into an immediate, clear message instead.
+"""
+
+from __future__ import annotations
+
+import fcntl
+import os
+import sys
+from contextlib import contextmanager
+from pathlib import Path
+from typing import IO, Iterator
+
+import jinja2
+import yaml
+
+from sparkify import settings as cfg
+
+
+class MetastoreBusy(cfg.SettingsError):
+    """Another process holds this lakehouse's Derby metastore."""
+
+
+@contextmanager
+def metastore_lock(home: Path) -> Iterator[None]:
+    """Hold an exclusive lock on $SPARKIFY_HOME for as long as this process uses its metastore."""
+    home.mkdir(parents=True, exist_ok=True)
+    (home / "logs").mkdir(exist_ok=True)
+    path = home / "metastore.lock"
+    handle: IO[str] = open(path, "a+")
+    try:
+        fcntl.flock(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
+    except BlockingIOError:
+        handle.seek(0)
+        holder = handle.read().strip() or "another process"
+        handle.close()
+        raise MetastoreBusy(
+            f"The lakehouse at {home} is in use by {holder}. Its embedded Derby metastore "
+            "admits one Spark process at a time: wait for that one to finish, or point "
+            "SPARKIFY_HOME somewhere else."
+        ) from None
+    handle.seek(0)
+    handle.truncate()
+    handle.write(f"pid {os.getpid()} ({' '.join(sys.argv)[:200]})\n")
+    handle.flush()
+    try:
+        yield
+    finally:
+        handle.seek(0)
+        handle.truncate()
+        fcntl.flock(handle, fcntl.LOCK_UN)
+        handle.close()
+
+
+def profile_parameters(settings: cfg.Settings) -> dict[str, str]:
+    """Render profiles/profiles.yml the way dbt does and return the target's Spark parameters."""
+    env = {**os.environ, **settings.profile_env()}
+
+    def env_var(name: str, default: str | None = None) -> str:
+        if name in env:
+            return env[name]
+        if default is None:
+            raise cfg.SettingsError(f"profiles.yml needs the environment variable {name}")
+        return default
+
+    jinja = jinja2.Environment(undefined=jinja2.StrictUndefined)
+    jinja.filters["as_number"] = lambda value: value
+    raw = yaml.safe_load((cfg.PROFILES_DIR / "profiles.yml").read_text())["sparkify"]
+    target = raw["outputs"][settings.target]
+    if target.get("method") != "session":
+        raise cfg.SettingsError(
+            f"dbt target {settings.target!r} is not an embedded session; on a cluster, run the "
+            "ML script with spark-submit, which supplies the SparkSession"
+        )
+    return {
+        key: jinja.from_string(str(value)).render(env_var=env_var)
+        for key, value in target["server_side_parameters"].items()
+    }
+
+
+def get_session(settings: cfg.Settings, app_name: str = "sparkify"):
+    """Return the active SparkSession (spark-submit) or start the embedded one from the profile."""
+    from pyspark.sql import SparkSession
+
+    active = SparkSession.getActiveSession()
+    if active is not None:
+        return active
+    if os.environ.get("SPARK_ENV_LOADED") or os.environ.get("SPARKIFY_SPARK_SUBMIT"):
+        return SparkSession.builder.appName(app_name).enableHiveSupport().getOrCreate()
+    cfg.check_java()
+    builder = SparkSession.builder.enableHiveSupport()
+    for key, value in profile_parameters(settings).items():
+        builder = builder.config(key, value)
+    return builder.appName(app_name).getOrCreate()
