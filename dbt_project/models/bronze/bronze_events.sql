@@ -28,15 +28,16 @@ with pages as (
 raw_lines as (
 
     {%- if new_files %}
-    select
-        value as raw_line,
-        _metadata.file_path as source_file
-    from text.`{{ files_glob(new_files) }}`
+        {#- gzip files cannot be split: spread the lines over all cores before parsing. #}
+        select /*+ repartition */
+            value as raw_line,
+            _metadata.file_path as source_file
+        from text.`{{ files_glob(new_files) }}`
     {%- else %}
-    select
-        cast(null as string) as raw_line,
-        cast(null as string) as source_file
-    where false
+        select
+            cast(null as string) as raw_line,
+            cast(null as string) as source_file
+        where false
     {%- endif %}
 
 ),
@@ -77,8 +78,8 @@ typed as (
         parsed.line_count,
         parsed.fields is null or parsed.fields._corrupt_record is not null as is_malformed,
         {%- for name, type in raw_event_fields() %}
-        parsed.fields.`{{ name }}` as `{{ name }}_text`,
-        try_cast(parsed.fields.`{{ name }}` as {{ type }}) as `{{ name }}`,
+            parsed.fields.`{{ name }}` as `{{ name }}_text`,
+            try_cast(parsed.fields.`{{ name }}` as {{ type }}) as `{{ name }}`,
         {%- endfor %}
         pages.page is not null as is_known_page
     from parsed
@@ -96,19 +97,19 @@ checked as (
             when is_malformed then 'malformed JSON'
             when ts_text is null then 'missing ts'
             {%- for name, type in raw_event_fields() if type != 'string' %}
-            when `{{ name }}_text` is not null and `{{ name }}` is null
-                then concat('{{ name }} is not a valid {{ type }}: ', left(`{{ name }}_text`, 60))
+                when `{{ name }}_text` is not null and `{{ name }}` is null
+                    then concat('{{ name }} is not a valid {{ type }}: ', left(`{{ name }}_text`, 60))
             {%- endfor %}
-            when ts < unix_millis(timestamp'{{ var("min_event_ts") }}')
-                or ts >= unix_millis(timestamp'{{ var("max_event_ts") }}')
+            when ts < unix_millis(timestamp '{{ var("min_event_ts") }}')
+                or ts >= unix_millis(timestamp '{{ var("max_event_ts") }}')
                 then concat('ts out of range: ', ts_text)
             when userId is null then 'missing userId'
             when sessionId is null then 'missing sessionId'
             when page is null then 'missing page'
             when not is_known_page then concat('page not accepted: ', left(page, 60))
             {%- for field in ['auth', 'level', 'method', 'status'] %}
-            when `{{ field }}` is null or `{{ field }}` not in ({{ sql_list(accepted_values_of(field)) }})
-                then concat('{{ field }} not accepted: ', coalesce(left(`{{ field }}_text`, 60), 'null'))
+                when `{{ field }}` is null or `{{ field }}` not in ({{ sql_list(accepted_values_of(field)) }})
+                    then concat('{{ field }} not accepted: ', coalesce(left(`{{ field }}_text`, 60), 'null'))
             {%- endfor %}
             when gender not in ({{ sql_list(accepted_values_of('gender')) }})
                 then concat('gender not accepted: ', left(gender, 60))
@@ -133,18 +134,18 @@ new_rows as (
         case
             when reject_reason is null
                 then sha2(to_json(struct(
-                    {%- for name, _ in raw_event_fields() %}
-                    `{{ name }}`{{ ',' if not loop.last }}
-                    {%- endfor %}
-                )), 256)
+                        {%- for name, _ in raw_event_fields() %}
+                            `{{ name }}`{{ ',' if not loop.last }}
+                        {%- endfor %}
+                    )), 256)
         end as event_id,
         {%- for name, _ in raw_event_fields() %}
-        `{{ name }}`,
+            `{{ name }}`,
         {%- endfor %}
         current_timestamp() as loaded_at,
         case
-            when ts >= unix_millis(timestamp'{{ var("min_event_ts") }}')
-                and ts < unix_millis(timestamp'{{ var("max_event_ts") }}')
+            when ts >= unix_millis(timestamp '{{ var("min_event_ts") }}')
+                and ts < unix_millis(timestamp '{{ var("max_event_ts") }}')
                 then to_date(timestamp_millis(ts))
         end as event_date
     from checked
@@ -153,14 +154,21 @@ new_rows as (
 
 {%- if is_incremental() and incremental_strategy() == 'insert_overwrite' %}
 
-existing_rows_of_touched_partitions as (
+    touched_partitions as (
 
-    select * from {{ this }}
-    where coalesce(event_date, date'0001-01-01') in (
-        select distinct coalesce(event_date, date'0001-01-01') from new_rows
-    )
+        select distinct coalesce(new_rows.event_date, date '0001-01-01') as partition_date
+        from new_rows
 
-),
+    ),
+
+    existing_rows_of_touched_partitions as (
+
+        select existing_rows.*
+        from {{ this }} as existing_rows
+        left semi join touched_partitions
+            on coalesce(existing_rows.event_date, date '0001-01-01') = touched_partitions.partition_date
+
+    ),
 
 {%- endif %}
 
@@ -168,8 +176,8 @@ final as (
 
     select * from new_rows
     {%- if is_incremental() and incremental_strategy() == 'insert_overwrite' %}
-    union all
-    select * from existing_rows_of_touched_partitions
+        union all
+        select * from existing_rows_of_touched_partitions
     {%- endif %}
 
 )

@@ -1,5 +1,5 @@
 {#- The raw lines that failed validation, with the reason and the file they came from. -#}
-{{ config(materialized='table') }}
+{{ config(materialized='view') }}
 
 with bronze_events as (
 

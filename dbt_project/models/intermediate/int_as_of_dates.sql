@@ -4,6 +4,8 @@
     A feature row uses events strictly before as_of (midnight UTC); its labels look at
     (as_of, as_of + horizon], which is complete only when the data reaches that far.
 -#}
+{{ config(materialized='view') }}
+
 with bounds as (
 
     select
@@ -48,7 +50,7 @@ final as (
         to_timestamp(all_dates.as_of_date) as as_of_at,
         all_dates.as_of_date = date_add(bounds.last_event_date, 1) as is_scoring_date,
         to_timestamp(all_dates.as_of_date) + make_interval(0, 0, 0, {{ var('churn_horizon_days') }})
-            <= bounds.last_event_at as is_label_complete
+        <= bounds.last_event_at as is_label_complete
     from all_dates
     cross join bounds
 

@@ -27,7 +27,7 @@ flagged as (
         *,
         case
             when previous_event_at is null then 1
-            when timestampdiff(SECOND, previous_event_at, event_at)
+            when timestampdiff(second, previous_event_at, event_at)
                 > {{ var('session_gap_minutes') }} * 60 then 1
             else 0
         end as starts_session
@@ -51,10 +51,10 @@ numbered as (
 final as (
 
     select
-        concat_ws('-', user_id, cast(session_id as string), cast(session_part as string)) as session_key,
+        * except (session_part, starts_session, previous_event_at),
         session_part,
-        starts_session = 1 as starts_session,
-        * except (session_part, starts_session, previous_event_at)
+        concat_ws('-', user_id, cast(session_id as string), cast(session_part as string)) as session_key,
+        starts_session = 1 as starts_session
     from numbered
 
 )

@@ -32,7 +32,7 @@ final as (
         coalesce(sum(song_length_seconds), 0) as listen_seconds,
         count(distinct artist) as distinct_artists,
         {%- for category in activity_categories() %}
-        sum(case when category = '{{ category }}' then 1 else 0 end) as {{ category }}_events,
+            sum(case when category = '{{ category }}' then 1 else 0 end) as {{ category }}_events,
         {%- endfor %}
         sum(case when category = 'cancel' then 1 else 0 end) as cancel_events,
         min(event_at) as first_event_at,

@@ -31,13 +31,16 @@ final as (
         session_part,
         min(event_at) as started_at,
         max(event_at) as ended_at,
-        timestampdiff(SECOND, min(event_at), max(event_at)) as duration_seconds,
+        timestampdiff(second, min(event_at), max(event_at)) as duration_seconds,
         count(*) as events,
         sum(case when category = 'song' then 1 else 0 end) as songs,
         count(distinct artist) as distinct_artists,
         coalesce(sum(song_length_seconds), 0) as listen_seconds,
-        {%- for category in ['thumbs_up', 'thumbs_down', 'advert', 'add_friend', 'add_playlist', 'help', 'error', 'upgrade', 'downgrade'] %}
-        sum(case when category = '{{ category }}' then 1 else 0 end) as {{ category }}_events,
+        {%- set counted = [
+            'thumbs_up', 'thumbs_down', 'advert', 'add_friend', 'add_playlist', 'help', 'error', 'upgrade', 'downgrade',
+        ] %}
+        {%- for category in counted %}
+            sum(case when category = '{{ category }}' then 1 else 0 end) as {{ category }}_events,
         {%- endfor %}
         min_by(level, struct(event_at, item_in_session)) as level_at_start,
         min(event_date) as session_date

@@ -38,13 +38,13 @@ downgrades as (
 history as (
 
     select
+        daily_activity.*,
         as_of_dates.as_of_date,
         as_of_dates.as_of_at,
-        datediff(as_of_dates.as_of_date, daily_activity.activity_date) as days_before_as_of,
-        daily_activity.*
+        datediff(as_of_dates.as_of_date, daily_activity.activity_date) as days_before_as_of
     from as_of_dates
     inner join daily_activity
-        on daily_activity.activity_date < as_of_dates.as_of_date
+        on as_of_dates.as_of_date > daily_activity.activity_date
 
 ),
 
@@ -55,13 +55,14 @@ windowed as (
         as_of_date,
         as_of_at,
         {%- for suffix, days in feature_windows() %}
-        {%- for metric, expression in feature_metrics() %}
-        {%- if days %}
-        sum(case when days_before_as_of <= {{ days }} then {{ expression }} else 0 end) as {{ metric }}_{{ suffix }},
-        {%- else %}
-        sum({{ expression }}) as {{ metric }}_{{ suffix }},
-        {%- endif %}
-        {%- endfor %}
+            {%- for metric, expression in feature_metrics() %}
+                {%- if days %}
+                    sum(case when days_before_as_of <= {{ days }} then {{ expression }} else 0 end)
+                        as {{ metric }}_{{ suffix }},
+                {%- else %}
+                    sum({{ expression }}) as {{ metric }}_{{ suffix }},
+                {%- endif %}
+            {%- endfor %}
         {%- endfor %}
         sum(case when days_before_as_of between 8 and 14 then song_events else 0 end) as songs_prev_7d,
         sum(case when days_before_as_of between 8 and 14 then 1 else 0 end) as active_days_prev_7d,
@@ -99,8 +100,8 @@ future_downgrades as (
     from eligible
     inner join downgrades
         on eligible.user_id = downgrades.user_id
-        and downgrades.event_at > eligible.as_of_at
-        and downgrades.event_at <= eligible.as_of_at + {{ days(var('churn_horizon_days')) }}
+            and eligible.as_of_at < downgrades.event_at
+            and downgrades.event_at <= eligible.as_of_at + {{ days(var('churn_horizon_days')) }}
     group by
         eligible.user_id,
         eligible.as_of_date
@@ -126,12 +127,13 @@ final as (
             else 0
         end as downgraded_within_horizon,
         {%- for suffix, _ in feature_windows() %}
-        {%- for metric, _ in feature_metrics() %}
-        eligible.{{ metric }}_{{ suffix }},
-        {%- endfor %}
-        {%- for ratio, numerator, denominator in feature_ratios() %}
-        eligible.{{ numerator }}_{{ suffix }} / nullif(eligible.{{ denominator }}_{{ suffix }}, 0) as {{ ratio }}_{{ suffix }},
-        {%- endfor %}
+            {%- for metric, _ in feature_metrics() %}
+                eligible.{{ metric }}_{{ suffix }},
+            {%- endfor %}
+            {%- for ratio, numerator, denominator in feature_ratios() %}
+                eligible.{{ numerator }}_{{ suffix }}
+                / nullif(eligible.{{ denominator }}_{{ suffix }}, 0) as {{ ratio }}_{{ suffix }},
+            {%- endfor %}
         {%- endfor %}
         eligible.songs_prev_7d,
         eligible.songs_7d / nullif(eligible.songs_prev_7d, 0) as songs_trend_7d,
@@ -148,7 +150,7 @@ final as (
         on eligible.as_of_date = as_of_dates.as_of_date
     left join future_downgrades
         on eligible.user_id = future_downgrades.user_id
-        and eligible.as_of_date = future_downgrades.as_of_date
+            and eligible.as_of_date = future_downgrades.as_of_date
 
 )
 

@@ -13,19 +13,44 @@
     )
 }}
 
-with bronze_events as (
+{%- if is_incremental() %}
 
-    select * from {{ ref('bronze_events') }}
-    where record_status = 'event'
-    {%- if is_incremental() %}
-        and event_date in (
-            select distinct event_date
-            from {{ ref('bronze_events') }}
-            where loaded_at > (select coalesce(max(loaded_at), timestamp'1970-01-01') from {{ this }})
-        )
-    {%- endif %}
+    with already_staged as (
 
-),
+        select coalesce(max(loaded_at), timestamp '1970-01-01') as last_loaded_at
+        from {{ this }}
+
+    ),
+
+    touched_dates as (
+
+        select distinct new_loads.event_date
+        from {{ ref('bronze_events') }} as new_loads
+        inner join already_staged
+            on new_loads.loaded_at > already_staged.last_loaded_at
+
+    ),
+
+    bronze_events as (
+
+        select bronze.*
+        from {{ ref('bronze_events') }} as bronze
+        left semi join touched_dates
+            on bronze.event_date = touched_dates.event_date
+        where bronze.record_status = 'event'
+
+    ),
+
+{%- else %}
+
+    with bronze_events as (
+
+        select * from {{ ref('bronze_events') }}
+        where record_status = 'event'
+
+    ),
+
+{%- endif %}
 
 deduplicated as (
 
