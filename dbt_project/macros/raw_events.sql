@@ -75,12 +75,31 @@
     {{ return(listed | reject('in', loaded) | list | sort) }}
 {%- endmacro %}
 
-{#- One Spark path (a Hadoop glob) that matches exactly the given files. -#}
+{#- One Spark path (a Hadoop glob) that matches exactly the given files: their common directory
+    followed by a {a,b,...} alternation of the rest of each path. -#}
 {% macro files_glob(files) -%}
-    {%- set escaped = [] -%}
+    {%- set paths = [] -%}
     {%- for file in files -%}
         {%- set path = file[5:] if file.startswith('file:') else file -%}
-        {%- do escaped.append(path | replace('\\', '\\\\') | replace(',', '\\,') | replace('{', '\\{') | replace('}', '\\}')) -%}
+        {%- do paths.append(path | replace('\\', '\\\\') | replace(',', '\\,') | replace('{', '\\{') | replace('}', '\\}')) -%}
     {%- endfor -%}
-    {{ return(escaped[0] if escaped | length == 1 else '{' ~ escaped | join(',') ~ '}') }}
+    {%- if paths | length == 1 -%}
+        {{ return(paths[0]) }}
+    {%- endif -%}
+    {%- set parts = paths[0].split('/')[:-1] -%}
+    {%- set common = namespace(depth=parts | length) -%}
+    {%- for path in paths -%}
+        {%- set other = path.split('/') -%}
+        {%- for i in range(common.depth) -%}
+            {%- if i >= (other | length) - 1 or other[i] != parts[i] -%}
+                {%- set common.depth = [common.depth, i] | min -%}
+            {%- endif -%}
+        {%- endfor -%}
+    {%- endfor -%}
+    {%- set prefix = parts[:common.depth] | join('/') -%}
+    {%- set rests = [] -%}
+    {%- for path in paths -%}
+        {%- do rests.append(path[prefix | length + 1:]) -%}
+    {%- endfor -%}
+    {{ return(prefix ~ '/{' ~ rests | join(',') ~ '}') }}
 {%- endmacro %}

@@ -99,3 +99,13 @@
 {% macro days(n) -%}
     make_interval(0, 0, 0, {{ n }})
 {%- endmacro %}
+
+{#- True when a table exists in the target schema: lets a mart read a table the ML script writes
+    (churn_scores) before the first training run, instead of failing the build. -#}
+{% macro table_exists(identifier) -%}
+    {%- if not execute -%}
+        {{ return(false) }}
+    {%- endif -%}
+    {%- set relation = adapter.get_relation(database=none, schema=target.schema, identifier=identifier) -%}
+    {{ return(relation is not none) }}
+{%- endmacro %}

@@ -183,3 +183,5 @@ final as (
 )
 
 select * from final
+{#- One file per event date and load instead of one per date and task. #}
+distribute by event_date

@@ -5,7 +5,19 @@
 -#}
 with events as (
 
-    select * from {{ ref('stg_sparkify__events') }}
+    {#- Only what sessions and daily activity need: the wide profile columns stay in staging. #}
+    select
+        event_id,
+        user_id,
+        session_id,
+        item_in_session,
+        event_at,
+        page,
+        level,
+        artist,
+        song_length_seconds,
+        event_date
+    from {{ ref('stg_sparkify__events') }}
 
 ),
 

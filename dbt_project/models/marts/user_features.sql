@@ -138,7 +138,7 @@ final as (
         eligible.songs_prev_7d,
         eligible.songs_7d / nullif(eligible.songs_prev_7d, 0) as songs_trend_7d,
         eligible.active_days_7d - eligible.active_days_prev_7d as active_days_change_7d,
-        (unix_seconds(eligible.as_of_at) - unix_seconds(eligible.last_event_at)) / 86400.0
+        cast(unix_seconds(eligible.as_of_at) - unix_seconds(eligible.last_event_at) as double) / 86400
             as days_since_last_activity,
         datediff(
             eligible.as_of_date,

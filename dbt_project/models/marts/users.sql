@@ -17,19 +17,14 @@ daily_activity as (
 
 ),
 
-profiles as (
+latest_profiles as (
 
     select
         user_id,
-        max_by(first_name, struct(event_at, item_in_session)) as first_name,
-        max_by(last_name, struct(event_at, item_in_session)) as last_name,
-        max_by(gender, struct(event_at, item_in_session)) as gender,
-        max_by(location, struct(event_at, item_in_session)) as location,
-        max_by(city, struct(event_at, item_in_session)) as city,
-        max_by(state, struct(event_at, item_in_session)) as state,
-        max_by(browser, struct(event_at, item_in_session)) as browser,
-        max_by(operating_system, struct(event_at, item_in_session)) as operating_system,
-        max_by(device, struct(event_at, item_in_session)) as device,
+        max_by(
+            struct(first_name, last_name, gender, location, city, state, browser, operating_system, device),
+            struct(event_at, item_in_session)
+        ) as latest,
         min(registered_at) as registered_at,
         min(event_at) as first_event_at,
         max(event_at) as last_event_at,
@@ -39,6 +34,30 @@ profiles as (
         min(case when page = 'Submit Downgrade' then event_at end) as first_downgrade_submitted_at
     from events
     group by user_id
+
+),
+
+profiles as (
+
+    select
+        latest_profiles.user_id,
+        latest_profiles.latest.first_name,
+        latest_profiles.latest.last_name,
+        latest_profiles.latest.gender,
+        latest_profiles.latest.location,
+        latest_profiles.latest.city,
+        latest_profiles.latest.state,
+        latest_profiles.latest.browser,
+        latest_profiles.latest.operating_system,
+        latest_profiles.latest.device,
+        latest_profiles.registered_at,
+        latest_profiles.first_event_at,
+        latest_profiles.last_event_at,
+        latest_profiles.first_level,
+        latest_profiles.current_level,
+        latest_profiles.churned_at,
+        latest_profiles.first_downgrade_submitted_at
+    from latest_profiles
 
 ),
 

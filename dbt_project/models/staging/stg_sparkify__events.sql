@@ -54,12 +54,14 @@
 
 deduplicated as (
 
+    {#- Duplicates share their event date: one shuffle by date serves both the dedup and the
+        partitioned write (one file per date). #}
     select
         *,
-        row_number() over (
-            partition by event_id
-            order by loaded_at, source_file
-        ) as occurrence
+        lag(event_id) over (
+            partition by event_date
+            order by event_id, loaded_at, source_file
+        ) as previous_event_id
     from bronze_events
 
 ),
@@ -93,7 +95,7 @@ renamed as (
         loaded_at,
         event_date
     from deduplicated
-    where occurrence = 1
+    where previous_event_id is null or previous_event_id != event_id
 
 ),
 

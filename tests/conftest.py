@@ -1,0 +1,165 @@
+"""Shared fixtures: one temporary lakehouse, one SparkSession and one dbt build per test session.
+
+The fixture data is es_small (the realistic eventsim log) split into two files, everything before
+the last day and the last day, plus a file of crafted bad lines. The first build loads the first
+and the bad file; `incremental_build` then adds the last day; `rerun_build` runs once more with no
+new file. dbt runs in this process, so it reuses the same SparkSession (one JVM for the suite).
+"""
+
+from __future__ import annotations
+
+import gzip
+import json
+import os
+import shutil
+from dataclasses import dataclass
+from pathlib import Path
+
+import pandas as pd
+import pytest
+
+from sparkify import settings as cfg
+
+SHARED_DATA = Path(__file__).resolve().parents[1].parent / "shared" / "data"
+ES_SMALL = SHARED_DATA / "eventsim" / "es_small.json.gz"
+# Events from this instant on form the "new day" file that the incremental build adds.
+NEW_DAY_START_MS = int(pd.Timestamp("2018-12-02", tz="UTC").timestamp() * 1000)
+
+# Crafted bad lines and the reason the bronze model must give for each.
+BAD_LINES = {
+    '{"ts":1538352117000,"userId":"30","sessionId":29,"page":"NextSong"': "malformed JSON",
+    '{"userId":"30","sessionId":29,"page":"Home","auth":"Logged In","method":"GET","status":200,'
+    '"level":"paid","itemInSession":1}': "missing ts",
+    '{"ts":"yesterday","userId":"30","sessionId":29,"page":"Home","auth":"Logged In","method":"GET",'
+    '"status":200,"level":"paid","itemInSession":1}': "ts is not a valid bigint: yesterday",
+    '{"ts":1538352117000,"userId":"30","sessionId":29,"page":"Dance Floor","auth":"Logged In",'
+    '"method":"GET","status":200,"level":"paid","itemInSession":1}': "page not accepted: Dance Floor",
+    '{"ts":1538352117000,"userId":"30","sessionId":29,"page":"Home","auth":"Logged In","method":"GET",'
+    '"status":200,"level":"platinum","itemInSession":1}': "level not accepted: platinum",
+    "[1, 2, 3]": "malformed JSON",
+}
+
+
+@dataclass
+class Fixture:
+    """Where the test lakehouse and its raw files are."""
+
+    settings: cfg.Settings
+    raw_dir: Path
+    base_file: Path
+    new_day_file: Path
+    bad_file: Path
+    duplicated_lines: list[str]
+
+
+def read_jsonl(path: Path) -> list[str]:
+    opener = gzip.open if path.suffix == ".gz" else open
+    with opener(path, "rt", encoding="utf-8") as handle:
+        return handle.read().splitlines()
+
+
+@pytest.fixture(scope="session")
+def es_small_lines() -> list[str]:
+    if not ES_SMALL.exists():
+        pytest.skip(f"{ES_SMALL} is not available")
+    return read_jsonl(ES_SMALL)
+
+
+@pytest.fixture(scope="session")
+def es_small_events(es_small_lines) -> pd.DataFrame:
+    """es_small parsed by pandas, independently of Spark: the reference for the checks."""
+    return pd.DataFrame.from_records(json.loads(line) for line in es_small_lines)
+
+
+@pytest.fixture(scope="session")
+def fixture_files(tmp_path_factory, es_small_lines) -> Fixture:
+    root = tmp_path_factory.mktemp("lakehouse")
+    raw = root / "raw"
+    raw.mkdir()
+    staged = root / "staged"
+    staged.mkdir()
+    base, new_day = [], []
+    for line in es_small_lines:
+        (new_day if json.loads(line)["ts"] >= NEW_DAY_START_MS else base).append(line)
+    # The same two events appear again in the bad file: exact duplicates to be removed.
+    duplicated = base[100:102]
+    base_file = raw / "events-until-2018-12-01.json.gz"
+    with gzip.open(base_file, "wt", encoding="utf-8") as handle:
+        handle.write("\n".join(base) + "\n")
+    bad_file = raw / "bad-lines.json"
+    bad_file.write_text("\n".join([*BAD_LINES, *duplicated]) + "\n", encoding="utf-8")
+    new_day_file = staged / "events-2018-12-02.json"
+    new_day_file.write_text("\n".join(new_day) + "\n", encoding="utf-8")
+    settings = cfg.load({
+        "SPARKIFY_HOME": str(root / "home"),
+        "SPARKIFY_EVENTS": str(raw),
+        "SPARKIFY_TABLE_FORMAT": os.environ.get("SPARKIFY_TABLE_FORMAT", "parquet"),
+        "SPARKIFY_DRIVER_MEMORY": os.environ.get("SPARKIFY_DRIVER_MEMORY", "4g"),
+    })
+    return Fixture(settings, raw, base_file, new_day_file, bad_file, duplicated)
+
+
+@pytest.fixture(scope="session")
+def spark(fixture_files):
+    """The one SparkSession of the test session, configured from the dbt profile."""
+    from sparkify.spark import get_session, metastore_lock
+
+    settings = fixture_files.settings
+    cfg.apply(settings)
+    os.environ.setdefault("SPARKIFY_LOG4J", str(cfg.PROFILES_DIR / "log4j2.properties"))
+    with metastore_lock(settings.home):
+        session = get_session(settings, app_name="sparkify-tests")
+        yield session
+        session.stop()
+
+
+def dbt(*args: str) -> None:
+    """Run dbt in this process (it reuses the active SparkSession); fail the test on error."""
+    from dbt.cli.main import dbtRunner
+
+    result = dbtRunner().invoke(
+        [*args, "--project-dir", str(cfg.PROJECT_ROOT), "--profiles-dir", str(cfg.PROFILES_DIR)]
+    )
+    if not result.success:
+        failures = [
+            f"{r.node.name}: {r.status} {r.message}"
+            for r in (result.result or [])
+            if str(r.status) not in ("success", "pass")
+        ]
+        raise AssertionError(f"dbt {' '.join(args)} failed: {result.exception or failures}")
+
+
+def snapshot(spark, tables: list[str]) -> dict[str, pd.DataFrame]:
+    """Tables as pandas frames, to compare one build with the next."""
+    return {name: spark.table(f"sparkify.{name}").toPandas() for name in tables}
+
+
+SNAPSHOT_TABLES = ["bronze_events", "stg_sparkify__events", "users", "sessions", "daily_activity", "user_features"]
+
+
+@pytest.fixture(scope="session")
+def first_build(spark, fixture_files):
+    """dbt build on everything but the last day (plus the bad lines)."""
+    dbt("build")
+    return snapshot(spark, SNAPSHOT_TABLES)
+
+
+@pytest.fixture(scope="session")
+def incremental_build(first_build, spark, fixture_files):
+    """Add the last day's file and build again: only that file may be read."""
+    shutil.copy(fixture_files.new_day_file, fixture_files.raw_dir / fixture_files.new_day_file.name)
+    dbt("build")
+    return snapshot(spark, SNAPSHOT_TABLES)
+
+
+@pytest.fixture(scope="session")
+def rerun_build(incremental_build, spark):
+    """A build with no new file: nothing may change."""
+    dbt("build")
+    return snapshot(spark, SNAPSHOT_TABLES)
+
+
+@pytest.fixture(scope="session")
+def built_lakehouse(rerun_build, fixture_files) -> cfg.Settings:
+    """Settings of the fully built test lakehouse (all of es_small plus the bad lines)."""
+    return fixture_files.settings

@@ -1,0 +1,94 @@
+"""Configuration: table format choice, Java check, input paths, the metastore lock. No JVM."""
+
+from __future__ import annotations
+
+import gzip
+import os
+import stat
+
+import pytest
+
+from sparkify import settings as cfg
+from sparkify.spark import MetastoreBusy, metastore_lock, profile_parameters
+
+
+def test_auto_picks_parquet_without_delta_jars(tmp_path, monkeypatch):
+    monkeypatch.setattr(cfg, "IVY_JAR_DIRS", (str(tmp_path / "no-ivy"),))
+    chosen = cfg.resolve_table_format("auto", None)
+    assert chosen.name == "parquet"
+    assert "no Delta Lake jars" in chosen.reason
+
+
+def test_auto_picks_delta_from_a_local_jar_directory(tmp_path):
+    jars = [tmp_path / "delta-spark_4.2_2.13-4.4.1.jar", tmp_path / "delta-storage-4.4.1.jar"]
+    for jar in jars:
+        jar.write_bytes(b"")
+    chosen = cfg.resolve_table_format("auto", str(tmp_path))
+    assert chosen.name == "delta"
+    assert chosen.jars == tuple(str(j) for j in jars)
+    assert chosen.packages == ""
+
+
+def test_delta_without_local_jars_downloads_the_matching_artifact(tmp_path, monkeypatch):
+    monkeypatch.setattr(cfg, "IVY_JAR_DIRS", (str(tmp_path / "no-ivy"),))
+    chosen = cfg.resolve_table_format("delta", None)
+    assert chosen.name == "delta"
+    assert chosen.packages == "io.delta:delta-spark_4.2_2.13:4.4.1"
+
+
+def test_unknown_table_format_and_empty_jar_dir_are_errors(tmp_path):
+    with pytest.raises(cfg.SettingsError, match="SPARKIFY_TABLE_FORMAT='orc'"):
+        cfg.resolve_table_format("orc", None)
+    with pytest.raises(cfg.SettingsError, match="no delta-spark"):
+        cfg.resolve_table_format("auto", str(tmp_path))
+
+
+def test_events_path_accepts_file_directory_and_glob(tmp_path):
+    (tmp_path / "a.json").write_text('{"ts": 1}\n')
+    with gzip.open(tmp_path / "b.json.gz", "wt") as handle:
+        handle.write('{"ts": 2}\n')
+    assert cfg.events_glob(str(tmp_path)) == f"{tmp_path}/*.json*"
+    assert cfg.events_glob(str(tmp_path / "a.json")) == f"{tmp_path}/a.json"
+    assert cfg.events_glob(f"{tmp_path}/*.gz") == f"{tmp_path}/*.gz"
+
+
+def test_events_path_errors_name_the_path(tmp_path):
+    with pytest.raises(cfg.SettingsError, match=f"SPARKIFY_EVENTS={tmp_path}/nope.json: no such"):
+        cfg.events_glob(str(tmp_path / "nope.json"))
+    with pytest.raises(cfg.SettingsError, match="holds no .json"):
+        cfg.events_glob(str(tmp_path))
+    (tmp_path / "empty.json").write_text("")
+    with pytest.raises(cfg.SettingsError, match="empty"):
+        cfg.events_glob(str(tmp_path / "empty.json"))
+
+
+def test_missing_or_old_java_fails_with_install_hint(tmp_path, monkeypatch):
+    monkeypatch.setenv("JAVA_HOME", str(tmp_path))
+    with pytest.raises(cfg.SettingsError, match="apt-get install openjdk-17"):
+        cfg.check_java()
+    java = tmp_path / "bin" / "java"
+    java.parent.mkdir()
+    java.write_text('#!/bin/sh\necho \'openjdk version "11.0.2" 2019-01-15\' >&2\n')
+    java.chmod(java.stat().st_mode | stat.S_IEXEC)
+    with pytest.raises(cfg.SettingsError, match="Found Java 11"):
+        cfg.check_java()
+
+
+def test_metastore_lock_refuses_a_second_holder(tmp_path):
+    with metastore_lock(tmp_path):
+        with pytest.raises(MetastoreBusy, match=f"pid {os.getpid()}"):
+            with metastore_lock(tmp_path):
+                pass
+    with metastore_lock(tmp_path):  # released after the first holder left
+        pass
+
+
+def test_profile_puts_warehouse_and_metastore_under_home(tmp_path):
+    settings = cfg.load({"SPARKIFY_HOME": str(tmp_path), "SPARKIFY_TABLE_FORMAT": "parquet"})
+    params = profile_parameters(settings)
+    assert params["spark.sql.warehouse.dir"] == f"{tmp_path}/warehouse"
+    assert params["spark.hadoop.javax.jdo.option.ConnectionURL"] == (
+        f"jdbc:derby:;databaseName={tmp_path}/metastore_db;create=true"
+    )
+    assert params["spark.sql.catalog.spark_catalog"] == "builtin"
+    assert params["spark.sql.session.timeZone"] == "UTC"
