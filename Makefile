@@ -14,11 +14,11 @@ export PYTHONDONTWRITEBYTECODE := 1
 DEMO_EVENTS := $(SPARKIFY_HOME)/demo/events.json.gz
 DEMO_ARGS ?= --users 250 --start 2018-10-01 --end 2018-12-03 --seed 42
 ifeq ($(strip $(SPARKIFY_EVENTS)),)
-export SPARKIFY_EVENTS := $(DEMO_EVENTS)
-EVENTS_DEP := $(DEMO_EVENTS)
+build: export SPARKIFY_EVENTS := $(DEMO_EVENTS)
+build: $(DEMO_EVENTS)
 endif
 
-.PHONY: help venv run build docs lint test test-fast bench clean
+.PHONY: help venv run build train score dashboard docs lint test bench clean
 
 help: ## list the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-10s %s\n", $$1, $$2}'
@@ -34,11 +34,23 @@ venv: $(STAMP) ## create .venv and install the pinned dependencies (idempotent)
 $(DEMO_EVENTS): | $(STAMP)
 	$(PY) -m sparkify.generate $(DEMO_ARGS) --out $@
 
-run: build ## build everything on the embedded default (demo data unless SPARKIFY_EVENTS is set)
-	@echo "Lakehouse ready under $(SPARKIFY_HOME)/warehouse (tables: make docs, or see README.md)"
+run: build train ## build, train, score and serve the dashboard (demo data unless SPARKIFY_EVENTS is set)
+	@echo "Lakehouse ready under $(SPARKIFY_HOME)/warehouse; starting the dashboard"
+	$(PY) -m dashboard
 
-build: $(STAMP) $(EVENTS_DEP) ## dbt build: load new raw files, build and test every model
+build: $(STAMP) ## dbt build: load new raw files, build and test every model
 	$(PY) -m sparkify.dbt build
+
+train: $(STAMP) ## train and evaluate the churn models, score the latest as_of, refresh the customers mart
+	$(PY) -m models_ml.train
+	$(MAKE) --no-print-directory score
+
+score: $(STAMP) ## score the latest as_of with the selected model and refresh the customers mart
+	$(PY) -m models_ml.score
+	$(PY) -m sparkify.dbt build --select customers
+
+dashboard: $(STAMP) ## serve the dashboard on SPARKIFY_DASH_HOST:SPARKIFY_DASH_PORT (default 127.0.0.1:8050)
+	$(PY) -m dashboard
 
 docs: $(STAMP) ## dbt docs generate (catalog under $SPARKIFY_HOME/dbt/target)
 	$(PY) -m sparkify.dbt docs generate
@@ -49,8 +61,9 @@ lint: $(STAMP) ## sqlfluff on the dbt models
 test: $(STAMP) lint ## every test: lint, pytest (unit, dbt build on fixtures, browser)
 	$(PY) -m pytest
 
-bench: $(STAMP) ## benchmarks: cold and incremental build on es_small
+bench: $(STAMP) ## benchmarks: lakehouse build on es_small, dashboard with 16,000 customers
 	$(PY) -m sparkify.bench
+	$(PY) -m dashboard.bench
 
 clean: ## remove the lakehouse (warehouse, metastore, logs) under SPARKIFY_HOME
 	rm -rf "$(SPARKIFY_HOME)"

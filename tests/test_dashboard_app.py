@@ -1,0 +1,149 @@
+"""The served app without a browser: production settings, auth, calm answers to bad input."""
+
+from __future__ import annotations
+
+import base64
+import hashlib
+import json
+import re
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+for _module in ("dash", "dash_bootstrap_components", "dash_ag_grid", "plotly"):
+    pytest.importorskip(_module, reason="the dashboard packages are not installed (pyproject dependencies)")
+
+from werkzeug.security import generate_password_hash
+
+from dashboard.app import create_app
+from dashboard.auth import AuthConfigError, parse_users
+from dashboard.data import Lakehouse
+from dashboard.synthetic import make_lakehouse
+from dashboard.whatif import WhatIfAdapter
+
+ROOT = Path(__file__).resolve().parents[1]
+
+
+def page(client, pathname: str, search: str = "") -> str:
+    """Render a page the way the browser does: the Dash Pages router callback."""
+    body = {
+        "output": ".._pages_content.children..._pages_store.data..",
+        "outputs": [{"id": "_pages_content", "property": "children"}, {"id": "_pages_store", "property": "data"}],
+        "inputs": [{"id": "_pages_location", "property": "pathname", "value": pathname},
+                   {"id": "_pages_location", "property": "search", "value": search}],
+        "changedPropIds": ["_pages_location.pathname"],
+        "state": [],
+    }
+    response = client.post("/_dash-update-component", json=body)
+    assert response.status_code == 200, response.data[:500]
+    return response.get_data(as_text=True)
+
+
+def checksums(folder: Path) -> dict[str, str]:
+    return {str(p.relative_to(folder)): hashlib.sha256(p.read_bytes()).hexdigest()
+            for p in sorted(folder.rglob("*")) if p.is_file()}
+
+
+@pytest.fixture(scope="module")
+def home(tmp_path_factory):
+    return make_lakehouse(tmp_path_factory.mktemp("home"), users=60, seed=3)
+
+
+@pytest.fixture(scope="module")
+def client(home):
+    lakehouse = Lakehouse(home, check_interval=0)
+    app = create_app(lakehouse, WhatIfAdapter(function=lambda f: 0.1), users={})
+    return app.server.test_client()
+
+
+def test_app_runs_in_production_mode(client):
+    response = client.get("/")
+    assert response.status_code == 200
+    html = response.get_data(as_text=True)
+    config = json.loads(re.search(r'id="_dash-config" type="application/json">(.*?)</script>', html).group(1))
+    assert config["ui"] is False and config["props_check"] is False  # debug off: no dev tools, no tracebacks
+    assert config["serve_locally"] is True
+    assert "cdn.jsdelivr" not in html and "unpkg.com" not in html  # nothing is fetched from the internet
+
+
+@pytest.mark.parametrize("path", ["/", "/customer", "/at-risk", "/model", "/what-if", "/no-such-page"])
+def test_every_page_renders(client, path):
+    text = page(client, path)
+    assert "Traceback" not in text and "could not be prepared" not in text
+
+
+def test_known_customer_shows_probability_as_a_percentage(client, home):
+    import duckdb
+
+    scores = duckdb.sql(f"""
+        select user_id, churn_probability
+        from read_parquet('{home}/warehouse/sparkify.db/churn_scores/**/*.parquet', hive_partitioning = true)
+        qualify row_number() over (
+            partition by user_id order by as_of_date desc, scored_at desc) = 1
+        order by churn_probability desc limit 1""").fetchall()[0]
+    user, probability = scores
+    text = page(client, "/customer", f"?user={user}")
+    expected = f"{probability * 100:.1f}%" if probability < 0.1 else f"{probability * 100:.0f}%"
+    assert expected in text and user in text
+
+
+@pytest.mark.parametrize("query", ["no-such-user-123", "%27%20or%201%3D1%20--", "x" * 10_240,
+                                   "Zo%C3%AB%20%E6%9D%B1%E4%BA%AC%20%F0%9F%8E%B5%3Cscript%3E"])
+def test_ill_formed_customer_ids_get_a_calm_answer_and_change_nothing(client, home, query):
+    before = checksums(home / "warehouse")
+    text = page(client, "/customer", f"?user={query}")
+    assert "No customer with id" in text and "Traceback" not in text
+    assert checksums(home / "warehouse") == before
+
+
+def test_search_box_puts_a_unique_name_in_the_url_as_the_customer_number(client, home):
+    lakehouse = Lakehouse(home)
+    customers = lakehouse.customers()
+    counts = customers["name"].str.lower().value_counts()
+    row = customers[customers["name"].str.lower() == counts[counts == 1].index[0]].iloc[0]
+    body = {"output": "customer-nav.href", "outputs": {"id": "customer-nav", "property": "href"},
+            "inputs": [{"id": "customer-search", "property": "n_submit", "value": 1},
+                       {"id": "customer-go", "property": "n_clicks", "value": 0}],
+            "state": [{"id": "customer-search", "property": "value", "value": row["name"].upper()}],
+            "changedPropIds": ["customer-search.n_submit"]}
+    client.get("/")
+    response = client.post("/_dash-update-component", json=body)
+    assert response.json["response"]["customer-nav"]["href"] == f"/customer?user={row['user_id']}"
+
+
+def test_basic_auth_guards_every_route(home):
+    users = {"alice": generate_password_hash("s3cret")}
+    client = create_app(Lakehouse(home), WhatIfAdapter(function=lambda f: 0.1), users=users).server.test_client()
+    assert client.get("/").status_code == 401
+    assert client.get("/_dash-layout").status_code == 401
+    good = base64.b64encode(b"alice:s3cret").decode()
+    bad = base64.b64encode(b"alice:wrong").decode()
+    assert client.get("/", headers={"Authorization": f"Basic {bad}"}).status_code == 401
+    assert client.get("/", headers={"Authorization": f"Basic {good}"}).status_code == 200
+    assert client.get("/", headers={"Authorization": f"Basic {good}"}).status_code == 200  # remembered
+
+
+def test_auth_users_come_from_one_environment_variable():
+    hashed = generate_password_hash("pw")
+    assert parse_users(f"alice:{hashed}, bob:{hashed}") == {"alice": hashed, "bob": hashed}
+    assert parse_users("") == {}
+    with pytest.raises(AuthConfigError, match="not a werkzeug hash"):
+        parse_users("alice:plaintext")
+
+
+def test_cli_explains_its_options():
+    result = subprocess.run([sys.executable, "-m", "dashboard", "--help"], cwd=ROOT, capture_output=True,
+                            text=True, timeout=60)
+    assert result.returncode == 0
+    assert "SPARKIFY_DASH_HOST" in result.stdout and "SPARKIFY_DASH_PORT" in result.stdout
+
+
+@pytest.mark.parametrize("path, command", [("/", "make build"), ("/customer", "make build"),
+                                           ("/at-risk", "make train"), ("/model", "make train"),
+                                           ("/what-if", "make build")])
+def test_pages_say_what_to_run_before_the_first_build(tmp_path, path, command):
+    app = create_app(Lakehouse(tmp_path), WhatIfAdapter(target="no_such_module_for_sparkify"), users={})
+    text = page(app.server.test_client(), path, "?user=1" if path == "/customer" else "")
+    assert command in text and "Traceback" not in text
