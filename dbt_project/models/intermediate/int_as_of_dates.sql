@@ -4,7 +4,6 @@
     A feature row uses events strictly before as_of (midnight UTC); its labels look at
     (as_of, as_of + horizon], which is complete only when the data reaches that far.
 -#}
-{{ config(materialized='view') }}
 
 with bounds as (
 

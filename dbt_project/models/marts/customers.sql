@@ -2,7 +2,9 @@
     One row per customer for the service desk: profile, activity against the population median,
     and the latest churn score with its reasons. Scores come from the ML script's churn_scores
     table; before the first training run the score columns are null.
+    Rebuilt on every run, since scores change without new events.
 -#}
+{{ config(materialized='table') }}
 {%- set has_scores = table_exists('churn_scores') %}
 
 with users as (
