@@ -42,8 +42,8 @@ build: $(STAMP) ## dbt build: load new raw files, build and test every model
 	$(PY) -m sparkify.dbt build
 
 train: $(STAMP) ## train and evaluate the churn models, score the latest as_of, refresh the customers mart
-	$(PY) -m models_ml.train
-	$(MAKE) --no-print-directory score
+	$(PY) -m models_ml.train --score $(TRAIN_ARGS)
+	$(PY) -m sparkify.dbt build --select customers
 
 score: $(STAMP) ## score the latest as_of with the selected model and refresh the customers mart
 	$(PY) -m models_ml.score

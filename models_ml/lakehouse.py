@@ -1,0 +1,88 @@
+"""The I/O edge: the SparkSession (same settings as dbt), reading the marts, writing
+`model_runs` and `churn_scores` in the lakehouse's table format (Parquet or Delta)."""
+
+from __future__ import annotations
+
+import logging
+from contextlib import contextmanager
+from pathlib import Path
+from typing import Iterator
+
+import yaml
+from pyspark.sql import DataFrame, SparkSession
+
+from models_ml.errors import UsageError
+from sparkify import settings as cfg
+from sparkify.spark import get_session, metastore_lock
+
+log = logging.getLogger(__name__)
+
+SCHEMA = cfg.SCHEMA
+DEFAULT_HORIZON_DAYS = 14
+
+
+@contextmanager
+def session(app_name: str) -> Iterator[tuple[cfg.Settings, SparkSession]]:
+    """Settings plus a SparkSession, holding the metastore lock for as long as it is used."""
+    settings = cfg.load()
+    with metastore_lock(settings.home):
+        spark = get_session(settings, app_name)
+        spark.sparkContext.setLogLevel("ERROR")
+        log.info("lakehouse %s (%s tables)", settings.home, settings.table_format.name)
+        yield settings, spark
+
+
+def churn_horizon_days() -> int:
+    """The label horizon from dbt_project.yml, the one place that defines it."""
+    try:
+        data = yaml.safe_load((cfg.PROJECT_ROOT / "dbt_project.yml").read_text())
+        return int(data["vars"]["churn_horizon_days"])
+    except (OSError, KeyError, TypeError, ValueError):
+        return DEFAULT_HORIZON_DAYS
+
+
+def table_name(name: str) -> str:
+    return f"{SCHEMA}.{name}"
+
+
+def read(spark: SparkSession, name: str) -> DataFrame:
+    if not spark.catalog.tableExists(table_name(name)):
+        raise UsageError(f"table {table_name(name)} not found: run `make build` first")
+    return spark.table(table_name(name))
+
+
+def append_run(spark: SparkSession, settings: cfg.Settings, run: DataFrame) -> None:
+    """Append one row to model_runs (creating the table the first time)."""
+    run.write.format(settings.table_format.name).mode("append").saveAsTable(table_name("model_runs"))
+
+
+def write_scores(spark: SparkSession, settings: cfg.Settings, scores: DataFrame) -> None:
+    """Replace only the (as_of_date, model_run_id) partitions present in `scores`; keep history."""
+    name = table_name("churn_scores")
+    partitions = ["as_of_date", "model_run_id"]
+    if not spark.catalog.tableExists(name):
+        (scores.write.format(settings.table_format.name).partitionBy(*partitions)
+         .saveAsTable(name))
+        return
+    spark.conf.set("spark.sql.sources.partitionOverwriteMode", "dynamic")
+    columns = spark.table(name).columns
+    scores.select(*columns).write.option("partitionOverwriteMode", "dynamic").insertInto(name, overwrite=True)
+    spark.catalog.refreshTable(name)
+
+
+def git_commit(root: Path = cfg.PROJECT_ROOT) -> str | None:
+    """HEAD's commit read from .git without running git (absent outside a checkout)."""
+    git = root / ".git"
+    try:
+        head = (git / "HEAD").read_text().strip()
+        if not head.startswith("ref: "):
+            return head
+        ref = head[5:]
+        if (git / ref).is_file():
+            return (git / ref).read_text().strip()
+        for line in (git / "packed-refs").read_text().splitlines():
+            if line.endswith(" " + ref):
+                return line.split()[0]
+    except OSError:
+        return None
+    return None
