@@ -53,6 +53,9 @@
 {#- The Spark path glob of the raw files: validated and made absolute by `python -m sparkify.dbt`. -#}
 {% macro events_path() -%}
     {%- set path = env_var('SPARKIFY_EVENTS_GLOB', env_var('SPARKIFY_EVENTS', '')) -%}
+    {%- if not path and not reads_raw_files() -%}
+        {{ return('$SPARKIFY_EVENTS') }}
+    {%- endif -%}
     {%- if not path and execute -%}
         {{ exceptions.raise_compiler_error(
             "SPARKIFY_EVENTS is not set: point it at a JSON-lines file, directory or glob "
@@ -64,7 +67,7 @@
 {#- The raw files not loaded into `relation` yet, listed through Spark's binaryFile source (which
     reads no file content), so that an incremental run reads only new files. -#}
 {% macro new_event_files(relation) -%}
-    {%- if not execute -%}
+    {%- if not execute or not reads_raw_files() -%}
         {{ return([]) }}
     {%- endif -%}
     {%- set listed = run_query("select path from binaryFile.`" ~ events_path() ~ "`").columns[0].values() -%}
@@ -102,4 +105,10 @@
         {%- do rests.append(path[prefix | length + 1:]) -%}
     {%- endfor -%}
     {{ return(prefix ~ '/{' ~ rests | join(',') ~ '}') }}
+{%- endmacro %}
+
+{#- Only commands that run models or tests read the raw files; `dbt compile` and
+    `dbt docs generate` render the SQL without them. -#}
+{% macro reads_raw_files() -%}
+    {{ return(flags.WHICH in ['run', 'build', 'test', 'retry']) }}
 {%- endmacro %}

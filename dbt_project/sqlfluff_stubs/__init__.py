@@ -20,3 +20,7 @@ class exceptions:  # noqa: N801 - mirrors dbt's `exceptions` namespace
     @staticmethod
     def raise_compiler_error(message):
         raise RuntimeError(message)
+
+
+class flags:  # noqa: N801 - mirrors dbt's `flags`: linting renders like `dbt compile`
+    WHICH = "compile"
