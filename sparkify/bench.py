@@ -1,7 +1,8 @@
 """Benchmarks of the lakehouse build: `python -m sparkify.bench` (or `make bench`).
 
 Each scenario runs `python -m sparkify.dbt build` in a fresh process, as a user would, and
-reports wall time and the peak memory of that process tree (Python plus the Spark JVM).
+reports wall time and the peak RSS of that Python process (the Spark JVM it launches is a
+separate process and not included; its heap is capped by SPARKIFY_DRIVER_MEMORY).
 """
 
 from __future__ import annotations
@@ -25,7 +26,7 @@ DEFAULT_EVENTS = cfg.PROJECT_ROOT.parent / "shared" / "data" / "eventsim" / "es_
 
 
 def timed_build(env: dict[str, str]) -> tuple[float, float]:
-    """Seconds and peak RSS (MB) of one `dbt build` process tree."""
+    """Seconds and peak RSS (MB) of one `dbt build` Python process (JVM not included)."""
     started = time.perf_counter()
     result = subprocess.run(
         [sys.executable, "-m", "sparkify.dbt", "build"], env={**os.environ, **env},
@@ -83,9 +84,9 @@ def main(argv: list[str] | None = None) -> int:
     finally:
         if not args.keep:
             shutil.rmtree(work, ignore_errors=True)
-    log.info("\n%-36s %9s %14s", "scenario", "seconds", "peak RSS (MB)")
+    log.info("\n%-36s %9s %22s", "scenario", "seconds", "Python peak RSS (MB)")
     for name, seconds, peak in rows:
-        log.info("%-36s %9.1f %14.0f", name, seconds, peak)
+        log.info("%-36s %9.1f %22.0f", name, seconds, peak)
     log.info("input: %s, %d cores", args.events, os.cpu_count() or 0)
     return 0
 
