@@ -11,7 +11,7 @@ import os
 import re
 import shutil
 import subprocess
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 
 PROJECT_ROOT = Path(__file__).resolve().parents[1]
@@ -44,7 +44,6 @@ class Settings:
     driver_memory: str
     shuffle_partitions: str
     target: str
-    extra: dict[str, str] = field(default_factory=dict)
 
     @property
     def warehouse(self) -> Path:

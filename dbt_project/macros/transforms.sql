@@ -41,11 +41,6 @@
     end
 {%- endmacro %}
 
-{#- Count of rows whose column equals a value: `sum(case ...)` reads better as a name. -#}
-{% macro count_if_equals(column, value) -%}
-    coalesce(sum(case when {{ column }} = '{{ value }}' then 1 else 0 end), 0)
-{%- endmacro %}
-
 {#- Page categories of the sparkify_pages seed that get a count column in the activity models.
     Cancellation pages are counted apart (`cancel_events`) and never feed a feature. -#}
 {% macro activity_categories() -%}
