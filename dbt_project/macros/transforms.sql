@@ -50,35 +50,46 @@
     ]) }}
 {%- endmacro %}
 
-{#- Per-window feature metrics of user_features: (name, expression over daily_activity). -#}
-{% macro feature_metrics() -%}
-    {{ return([
-        ('songs', 'song_events'),
-        ('sessions', 'sessions_started'),
-        ('active_days', '1'),
-        ('listen_hours', 'listen_seconds / 3600.0'),
-        ('thumbs_up', 'thumbs_up_events'),
-        ('thumbs_down', 'thumbs_down_events'),
-        ('adverts', 'advert_events'),
-        ('friends_added', 'add_friend_events'),
-        ('playlist_adds', 'add_playlist_events'),
-        ('help_pages', 'help_events'),
-        ('error_pages', 'error_events'),
-        ('settings_pages', 'settings_events'),
-        ('upgrade_pages', 'upgrade_events'),
-        ('downgrade_pages', 'downgrade_events'),
-    ]) }}
+{#- Pages counted one by one in daily_activity (`<name>_events`), beside the categories. -#}
+{% macro activity_pages() -%}
+    {{ return([('logout', 'Logout'), ('home', 'Home')]) }}
 {%- endmacro %}
 
-{#- Engagement ratios per window: (name, numerator metric, denominator metric). -#}
+{#- The feature registry (vars.features in dbt_project.yml) as lists the feature SQL loops over.
+    Per-window metrics: (name, expression over a daily_activity row). -#}
+{% macro feature_metrics() -%}
+    {%- set metrics = [] -%}
+    {%- for name, metric in var('features')['metrics'].items() -%}
+        {%- do metrics.append((name, metric['sql'])) -%}
+    {%- endfor -%}
+    {{ return(metrics) }}
+{%- endmacro %}
+
+{#- Metrics that also get a per-observed-day rate in each day window. -#}
+{% macro per_day_metrics() -%}
+    {%- set metrics = [] -%}
+    {%- for name, metric in var('features')['metrics'].items() if metric.get('per_day') -%}
+        {%- do metrics.append(name) -%}
+    {%- endfor -%}
+    {{ return(metrics) }}
+{%- endmacro %}
+
+{#- Ratios per window: (name, numerator metric, denominator metric). -#}
 {% macro feature_ratios() -%}
-    {{ return([
-        ('thumbs_up_per_song', 'thumbs_up', 'songs'),
-        ('thumbs_down_per_song', 'thumbs_down', 'songs'),
-        ('adverts_per_song', 'adverts', 'songs'),
-        ('songs_per_session', 'songs', 'sessions'),
-        ('songs_per_active_day', 'songs', 'active_days'),
-    ]) }}
+    {%- set ratios = [] -%}
+    {%- for name, ratio in var('features')['ratios'].items() -%}
+        {%- do ratios.append((name, ratio['numerator'], ratio['denominator'])) -%}
+    {%- endfor -%}
+    {{ return(ratios) }}
+{%- endmacro %}
+
+{#- One-value features: (name, expression over the windowed row). -#}
+{% macro feature_scalars() -%}
+    {%- set scalars = [] -%}
+    {%- for name, scalar in var('features')['scalars'].items() -%}
+        {%- do scalars.append((name, scalar['sql'])) -%}
+    {%- endfor -%}
+    {{ return(scalars) }}
 {%- endmacro %}
 
 {#- Window suffixes: 7d, 14d, 28d (from the feature_windows_days var) and lifetime. -#}

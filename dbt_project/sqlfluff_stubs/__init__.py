@@ -24,3 +24,13 @@ class exceptions:  # noqa: N801 - mirrors dbt's `exceptions` namespace
 
 class flags:  # noqa: N801 - mirrors dbt's `flags`: linting renders like `dbt compile`
     WHICH = "compile"
+
+
+def var(name, default=None):
+    """The project's vars from dbt_project.yml, as dbt would give them (the feature registry)."""
+    import pathlib
+
+    import yaml
+
+    path = pathlib.Path(__file__).resolve().parents[2] / "dbt_project.yml"
+    return yaml.safe_load(path.read_text())["vars"].get(name, default)

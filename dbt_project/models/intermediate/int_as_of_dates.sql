@@ -3,6 +3,9 @@
     event date, plus the day after the last event (the scoring date, which sees all the data).
     A feature row uses events strictly before as_of (midnight UTC); its labels look at
     (as_of, as_of + horizon], which is complete only when the data reaches that far.
+    observed_start_at and observed_end_at bound what the data can show: windows that start before
+    the first event date or end after the last event are only partly observed, and the per-day
+    features divide by the observed part.
 -#}
 
 with bounds as (
@@ -47,6 +50,8 @@ final as (
     select
         all_dates.as_of_date,
         to_timestamp(all_dates.as_of_date) as as_of_at,
+        to_timestamp(bounds.first_event_date) as observed_start_at,
+        least(to_timestamp(all_dates.as_of_date), bounds.last_event_at) as observed_end_at,
         all_dates.as_of_date = date_add(bounds.last_event_date, 1) as is_scoring_date,
         to_timestamp(all_dates.as_of_date) + make_interval(0, 0, 0, {{ var('churn_horizon_days') }})
         <= bounds.last_event_at as is_label_complete

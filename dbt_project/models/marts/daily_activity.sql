@@ -15,7 +15,8 @@ categorized as (
 
     select
         events.*,
-        pages.category
+        pages.category,
+        pages.precedes_cancel
     from events
     inner join pages
         on events.page = pages.page
@@ -34,6 +35,10 @@ final as (
         {%- for category in activity_categories() %}
             sum(case when category = '{{ category }}' then 1 else 0 end) as {{ category }}_events,
         {%- endfor %}
+        {%- for name, page in activity_pages() %}
+            sum(case when page = '{{ page }}' then 1 else 0 end) as {{ name }}_events,
+        {%- endfor %}
+        sum(case when precedes_cancel then 1 else 0 end) as pre_cancel_events,
         sum(case when category = 'cancel' then 1 else 0 end) as cancel_events,
         min(event_at) as first_event_at,
         max(case when category != 'cancel' then event_at end) as last_event_at,

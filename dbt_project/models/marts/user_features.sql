@@ -41,6 +41,8 @@ history as (
         daily_activity.*,
         as_of_dates.as_of_date,
         as_of_dates.as_of_at,
+        as_of_dates.observed_start_at,
+        as_of_dates.observed_end_at,
         datediff(as_of_dates.as_of_date, daily_activity.activity_date) as days_before_as_of
     from as_of_dates
     inner join daily_activity
@@ -54,6 +56,8 @@ windowed as (
         user_id,
         as_of_date,
         as_of_at,
+        observed_start_at,
+        observed_end_at,
         {%- for suffix, days in feature_windows() %}
             {%- for metric, expression in feature_metrics() %}
                 {%- if days %}
@@ -64,15 +68,17 @@ windowed as (
                 {%- endif %}
             {%- endfor %}
         {%- endfor %}
-        sum(case when days_before_as_of between 8 and 14 then song_events else 0 end) as songs_prev_7d,
-        sum(case when days_before_as_of between 8 and 14 then 1 else 0 end) as active_days_prev_7d,
+        sum(case when days_before_as_of between 8 and 14 then song_events else 0 end) as songs_week_before,
+        sum(case when days_before_as_of between 8 and 14 then 1 else 0 end) as active_days_week_before,
         max(last_event_at) as last_event_at,
         max_by(last_level, activity_date) as level_at_as_of
     from history
     group by
         user_id,
         as_of_date,
-        as_of_at
+        as_of_at,
+        observed_start_at,
+        observed_end_at
 
 ),
 
@@ -80,6 +86,13 @@ eligible as (
 
     select
         windowed.*,
+        {%- for suffix, window_days in feature_windows() if window_days %}
+            cast(
+                unix_seconds(windowed.observed_end_at)
+                - unix_seconds(greatest(windowed.observed_start_at, windowed.as_of_at - {{ days(window_days) }}))
+                as double
+            ) / 86400 as observed_days_{{ suffix }},
+        {%- endfor %}
         users.registered_at,
         users.first_event_at,
         users.churned_at
@@ -88,6 +101,17 @@ eligible as (
         on windowed.user_id = users.user_id
     where windowed.last_event_at >= windowed.as_of_at - {{ days(var('active_window_days')) }}
         and (users.churned_at is null or users.churned_at > windowed.as_of_at)
+
+),
+
+featured as (
+
+    select
+        {%- for name, expression in feature_scalars() %}
+            {{ expression }} as {{ name }},
+        {%- endfor %}
+        *
+    from eligible
 
 ),
 
@@ -111,14 +135,14 @@ future_downgrades as (
 final as (
 
     select
-        eligible.user_id,
-        eligible.as_of_date,
-        eligible.as_of_at,
+        featured.user_id,
+        featured.as_of_date,
+        featured.as_of_at,
         as_of_dates.is_scoring_date,
         as_of_dates.is_label_complete,
         case
             when not as_of_dates.is_label_complete then null
-            when eligible.churned_at <= eligible.as_of_at + {{ days(var('churn_horizon_days')) }} then 1
+            when featured.churned_at <= featured.as_of_at + {{ days(var('churn_horizon_days')) }} then 1
             else 0
         end as churned_within_horizon,
         case
@@ -126,31 +150,31 @@ final as (
             when future_downgrades.downgrades > 0 then 1
             else 0
         end as downgraded_within_horizon,
-        {%- for suffix, _ in feature_windows() %}
+        {%- for suffix, days in feature_windows() %}
             {%- for metric, _ in feature_metrics() %}
-                eligible.{{ metric }}_{{ suffix }},
+                featured.{{ metric }}_{{ suffix }},
             {%- endfor %}
             {%- for ratio, numerator, denominator in feature_ratios() %}
-                eligible.{{ numerator }}_{{ suffix }}
-                / nullif(eligible.{{ denominator }}_{{ suffix }}, 0) as {{ ratio }}_{{ suffix }},
+                featured.{{ numerator }}_{{ suffix }}
+                / nullif(featured.{{ denominator }}_{{ suffix }}, 0) as {{ ratio }}_{{ suffix }},
             {%- endfor %}
+            {%- if days %}
+                featured.observed_days_{{ suffix }},
+                {%- for metric in per_day_metrics() %}
+                    featured.{{ metric }}_{{ suffix }} / nullif(featured.observed_days_{{ suffix }}, 0)
+                        as {{ metric }}_per_day_{{ suffix }},
+                {%- endfor %}
+            {%- endif %}
         {%- endfor %}
-        eligible.songs_prev_7d,
-        eligible.songs_7d / nullif(eligible.songs_prev_7d, 0) as songs_trend_7d,
-        eligible.active_days_7d - eligible.active_days_prev_7d as active_days_change_7d,
-        cast(unix_seconds(eligible.as_of_at) - unix_seconds(eligible.last_event_at) as double) / 86400
-            as days_since_last_activity,
-        datediff(
-            eligible.as_of_date,
-            to_date(least(coalesce(eligible.registered_at, eligible.first_event_at), eligible.first_event_at))
-        ) as tenure_days,
-        case when eligible.level_at_as_of = 'paid' then 1 else 0 end as is_paid
-    from eligible
+        {%- for name, _ in feature_scalars() %}
+            featured.{{ name }}{% if not loop.last %},{% endif %}
+        {%- endfor %}
+    from featured
     inner join as_of_dates
-        on eligible.as_of_date = as_of_dates.as_of_date
+        on featured.as_of_date = as_of_dates.as_of_date
     left join future_downgrades
-        on eligible.user_id = future_downgrades.user_id
-            and eligible.as_of_date = future_downgrades.as_of_date
+        on featured.user_id = future_downgrades.user_id
+            and featured.as_of_date = future_downgrades.as_of_date
 
 )
 
