@@ -18,7 +18,7 @@ build: export SPARKIFY_EVENTS := $(DEMO_EVENTS)
 build: $(DEMO_EVENTS)
 endif
 
-.PHONY: help venv run build train score dashboard docs lint test bench clean
+.PHONY: help venv run build train score backtest dashboard docs lint test bench clean
 
 help: ## list the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-10s %s\n", $$1, $$2}'
@@ -48,6 +48,9 @@ train: $(STAMP) ## train and evaluate the churn models, score the latest as_of, 
 score: $(STAMP) ## score the latest as_of with the selected model and refresh the customers mart
 	$(PY) -m models_ml.score
 	$(PY) -m sparkify.dbt build --select customers
+
+backtest: $(STAMP) ## rolling-origin backtest of the latest model's configuration (BACKTEST_ARGS='--model PATH' for a fixed model)
+	$(PY) -m models_ml.backtest $(BACKTEST_ARGS)
 
 dashboard: $(STAMP) ## serve the dashboard on SPARKIFY_DASH_HOST:SPARKIFY_DASH_PORT (default 127.0.0.1:8050)
 	$(PY) -m dashboard

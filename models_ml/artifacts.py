@@ -11,6 +11,9 @@ import secrets
 from dataclasses import dataclass
 from pathlib import Path
 
+import numpy as np
+
+from models_ml import portable
 from models_ml.calibration import Calibrator
 from models_ml.errors import UsageError
 
@@ -46,6 +49,14 @@ class SavedModel:
     def medians(self) -> dict[str, float]:
         return dict(self.meta["medians"])
 
+    def probabilities(self, rows: np.ndarray) -> np.ndarray:
+        """Calibrated probabilities for rows over `features` (NaN = the imputer's median), by the
+        model's numpy copy: no JVM, and the same numbers as the Spark pipeline."""
+        exported = self.meta["portable"]
+        index = {name: i for i, name in enumerate(self.features)}
+        x = np.atleast_2d(np.asarray(rows, float))[:, [index[name] for name in exported["inputs"]]]
+        return np.clip(self.calibrator.apply(portable.raw_scores(exported, x)), 0.0, 1.0)
+
     def load_pipeline(self):
         from pyspark.ml import PipelineModel
 
@@ -57,15 +68,23 @@ def models_dir(home: Path) -> Path:
 
 
 def save(home: Path, run_id: str, pipeline, meta: dict) -> Path:
-    """Write the model directory, then point `latest` at it (rename: never half-written)."""
+    """Write the model directory, model.json last and by rename (never half-written). `latest`
+    is moved separately, once the run is recorded (`point_latest`)."""
     target = models_dir(home) / run_id
     pipeline.write().overwrite().save(str(target / PIPELINE_DIR))
-    (target / META_FILE).write_text(json.dumps(meta, indent=1, default=str))
-    pointer = models_dir(home) / LATEST
-    tmp = pointer.with_suffix(".tmp")
-    tmp.write_text(run_id + "\n")
-    os.replace(tmp, pointer)
+    _write_atomically(target / META_FILE, json.dumps(meta, indent=1, default=str))
     return target
+
+
+def point_latest(home: Path, run_id: str) -> None:
+    """Make `models/latest` name this run (a rename, so readers never see half a name)."""
+    _write_atomically(models_dir(home) / LATEST, run_id + "\n")
+
+
+def _write_atomically(path: Path, text: str) -> None:
+    tmp = path.with_name(path.name + ".tmp")
+    tmp.write_text(text)
+    os.replace(tmp, path)
 
 
 def resolve(spec: str | None, home: Path) -> SavedModel:

@@ -1,8 +1,8 @@
 """Turn a model's raw score into a probability that matches observed churn rates.
 
-Class weights and forests distort probabilities, and LinearSVC has none; so every model's raw
-score (log-odds, or the SVC margin) is mapped to a probability on the validation date. Platt
-scaling (two parameters) is the default: validation holds only tens of churners, too few for
+Class weights and forests distort probabilities, so every model's raw score (its log-odds) is
+mapped to a probability fitted on out-of-time scores of the rolling folds. Platt
+scaling (two parameters) is the default: the folds hold only tens of churners, too few for
 isotonic regression's step function, which is used only from ISOTONIC_MIN_POSITIVES on.
 """
 
@@ -16,6 +16,11 @@ from pyspark.sql import functions as F
 
 ISOTONIC_MIN_POSITIVES = 200
 LOGIT_CLIP = 1e-6
+
+
+def sigmoid(z) -> np.ndarray:
+    """1 / (1 + exp(-z)) without overflow for large |z|."""
+    return 0.5 * (1.0 + np.tanh(0.5 * np.asarray(z, float)))
 
 
 def logit(p: np.ndarray) -> np.ndarray:
@@ -40,8 +45,8 @@ class Calibrator:
 
     def describe(self) -> str:
         if self.kind == "platt":
-            return f"platt(a={self.a:.4g}, b={self.b:.4g}) on validation"
-        return f"isotonic({len(self.knots_x)} knots) on validation"
+            return f"platt(a={self.a:.4g}, b={self.b:.4g})"
+        return f"isotonic({len(self.knots_x)} knots)"
 
     def to_dict(self) -> dict:
         return {"kind": self.kind, "a": self.a, "b": self.b,
@@ -55,7 +60,7 @@ class Calibrator:
     def apply(self, s) -> np.ndarray:
         s = np.asarray(s, float)
         if self.kind == "platt":
-            return 1.0 / (1.0 + np.exp(-(self.a * s + self.b)))
+            return sigmoid(self.a * s + self.b)
         return np.interp(s, self.knots_x, self.knots_y)
 
     def apply_col(self, s: Column) -> Column:
@@ -77,7 +82,7 @@ def fit_platt(s, y, max_iter: int = 100) -> Calibrator:
     t = np.where(y == 1, (n_pos + 1) / (n_pos + 2), 1 / (n_neg + 2))
     a, b = 0.0, float(np.log((n_pos + 1) / (n_neg + 1)))
     for _ in range(max_iter):
-        p = 1 / (1 + np.exp(-(a * s + b)))
+        p = sigmoid(a * s + b)
         w = np.maximum(p * (1 - p), 1e-12)
         grad = np.array([np.dot(p - t, s), np.sum(p - t)])
         hess = np.array([[np.dot(w, s * s), np.dot(w, s)], [np.dot(w, s), np.sum(w)]])
@@ -104,7 +109,7 @@ def fit_isotonic(s, y) -> Calibrator:
 
 
 def fit(s, y) -> Calibrator:
-    """Platt unless validation has enough churners for isotonic regression."""
+    """Platt unless the scores come with enough churners for isotonic regression."""
     if np.asarray(y).sum() >= ISOTONIC_MIN_POSITIVES:
         return fit_isotonic(s, y)
     return fit_platt(s, y)

@@ -1,9 +1,9 @@
 """From calibrated probability to action: the decision threshold and the risk bands.
 
-Threshold rule: the probability that maximises churn-class F1 on the validation date (flag
+Threshold rule: the probability that maximises churn-class F1 on out-of-time scores (flag
 p >= threshold); among equal F1 the higher threshold wins, so fewer customers are flagged.
 Risk bands: `high` from the threshold (the customers the model would flag), `medium` from the
-validation churn rate (above-average risk), `low` below it.
+churn rate of those scores (above-average risk), `low` below it.
 """
 
 from __future__ import annotations
@@ -12,8 +12,8 @@ import numpy as np
 from pyspark.sql import Column
 from pyspark.sql import functions as F
 
-THRESHOLD_RULE = "max churn-class F1 on validation (flag p >= threshold; ties -> higher threshold)"
-BANDS_RULE = "high: p >= decision threshold; medium: p >= validation churn rate; low: below"
+THRESHOLD_RULE = "max churn-class F1 on the rolling folds' out-of-time scores (flag p >= threshold; ties -> higher threshold)"
+BANDS_RULE = "high: p >= decision threshold; medium: p >= the folds' churn rate; low: below"
 
 
 def choose_threshold(y, p) -> float:

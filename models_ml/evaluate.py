@@ -6,6 +6,7 @@ from __future__ import annotations
 import math
 
 import numpy as np
+import pandas as pd
 
 TOP_SHARE = 0.10
 
@@ -37,16 +38,7 @@ def roc_auc(y, s) -> float:
     pos, neg = y.sum(), len(y) - y.sum()
     if pos == 0 or neg == 0:
         return float("nan")
-    order = np.argsort(s, kind="mergesort")
-    ranks = np.empty(len(s))
-    sorted_s = s[order]
-    i = 0
-    while i < len(s):  # average ranks over ties
-        j = i
-        while j + 1 < len(s) and sorted_s[j + 1] == sorted_s[i]:
-            j += 1
-        ranks[order[i:j + 1]] = (i + j) / 2.0 + 1
-        i = j + 1
+    ranks = pd.Series(s).rank(method="average").to_numpy()  # ties share their mean rank
     return float((ranks[y == 1].sum() - pos * (pos + 1) / 2) / (pos * neg))
 
 
@@ -80,11 +72,22 @@ def calibration_curve(y, p, bins: int = 10) -> dict[str, list[float]]:
 
 
 def precision_at_top(y, s, share: float = TOP_SHARE) -> float:
-    """Churn rate among the `share` highest scores: what a retention team calling them would see."""
+    """Churn rate among the `share` highest scores: what a retention team calling them would see.
+
+    The k = ceil(share * n) slots go to the highest scores; when the cut falls inside a group of
+    tied scores, each tied row gets an equal fraction of the remaining slots (fractional credit),
+    so the figure never depends on row order."""
     y, s = np.asarray(y, float), np.asarray(s, float)
+    if len(y) == 0:
+        return float("nan")
     k = max(1, math.ceil(share * len(y)))
     order = np.argsort(-s, kind="mergesort")
-    return float(y[order[:k]].mean())
+    cutoff = s[order[k - 1]]
+    above = s > cutoff
+    tied = s == cutoff
+    remaining = k - int(above.sum())
+    credit = y[above].sum() + remaining * y[tied].mean()
+    return float(credit / k)
 
 
 def at_threshold(y, p, threshold: float) -> dict[str, float]:
@@ -133,16 +136,56 @@ def thin(curve: dict[str, list[float]], max_points: int = 200) -> dict[str, list
     return {k: [v[i] for i in keep] for k, v in curve.items()}
 
 
-def bootstrap_se(folds: list[tuple[np.ndarray, np.ndarray]], reps: int = 200, seed: int = 0) -> float:
-    """Standard error of the mean-over-folds average precision, resampling rows within each fold."""
+def _user_resamples(users, reps: int, seed: int):
+    """Row indices of `reps` bootstrap samples that draw whole users with replacement: a user's
+    weekly rows are correlated, so resampling rows would understate the spread."""
+    users = np.asarray(users).astype(str)
+    codes, inverse = np.unique(users, return_inverse=True)
+    rows_of = [np.flatnonzero(inverse == i) for i in range(len(codes))]
     rng = np.random.default_rng(seed)
-    values = []
     for _ in range(reps):
-        aps = []
-        for y, s in folds:
-            idx = rng.integers(0, len(y), len(y))
-            if y[idx].sum() > 0:
-                aps.append(average_precision(y[idx], s[idx]))
-        if aps:
-            values.append(float(np.mean(aps)))
-    return float(np.std(values)) if len(values) > 1 else 0.0
+        picked = rng.integers(0, len(codes), len(codes))
+        yield np.concatenate([rows_of[i] for i in picked])
+
+
+POOLED_METRICS = {
+    "roc_auc": lambda y, p: roc_auc(y, p),
+    "average_precision": lambda y, p: average_precision(y, p),
+    "precision_top10": lambda y, p: precision_at_top(y, p),
+    "brier": lambda y, p: brier(y, p),
+}
+
+
+def with_intervals(y, p, users, reps: int = 400, seed: int = 0, level: float = 0.95) -> dict[str, float]:
+    """Each of POOLED_METRICS with a bootstrap confidence interval grouped by user
+    (`<name>_lo`, `<name>_hi`), plus rows, positives, prevalence and ap_lift."""
+    y, p = np.asarray(y, float), np.asarray(p, float)
+    out: dict[str, float] = {"rows": int(len(y)), "positives": int(y.sum()),
+                             "prevalence": float(y.mean()) if len(y) else float("nan")}
+    draws: dict[str, list[float]] = {name: [] for name in POOLED_METRICS}
+    for idx in _user_resamples(users, reps, seed):
+        if 0 < y[idx].sum() < len(idx):
+            for name, fn in POOLED_METRICS.items():
+                draws[name].append(fn(y[idx], p[idx]))
+    tail = (1 - level) / 2 * 100
+    for name, fn in POOLED_METRICS.items():
+        out[name] = fn(y, p)
+        values = np.asarray(draws[name], float)
+        values = values[np.isfinite(values)]
+        lo, hi = (np.percentile(values, [tail, 100 - tail]) if len(values) > 1 else (np.nan, np.nan))
+        out[f"{name}_lo"], out[f"{name}_hi"] = float(lo), float(hi)
+    out["ap_lift"] = out["average_precision"] / out["prevalence"] if out["prevalence"] else float("nan")
+    return out
+
+
+def paired_difference(y, a, b, users, metric=average_precision, reps: int = 400, seed: int = 0
+                      ) -> tuple[float, float]:
+    """metric(a) - metric(b) on the same rows, and its bootstrap standard error over the same
+    user resamples for both: the paired comparison that model selection needs."""
+    y, a, b = np.asarray(y, float), np.asarray(a, float), np.asarray(b, float)
+    diffs = []
+    for idx in _user_resamples(users, reps, seed):
+        if 0 < y[idx].sum() < len(idx):
+            diffs.append(metric(y[idx], a[idx]) - metric(y[idx], b[idx]))
+    spread = float(np.std(diffs)) if len(diffs) > 1 else 0.0
+    return float(metric(y, a) - metric(y, b)), spread

@@ -56,6 +56,11 @@ def append_run(spark: SparkSession, settings: cfg.Settings, run: DataFrame) -> N
     run.write.format(settings.table_format.name).mode("append").saveAsTable(table_name("model_runs"))
 
 
+def append_backtest(spark: SparkSession, settings: cfg.Settings, rows: DataFrame) -> None:
+    """Append one backtest's rows to model_backtests (creating the table the first time)."""
+    rows.write.format(settings.table_format.name).mode("append").saveAsTable(table_name("model_backtests"))
+
+
 def write_scores(spark: SparkSession, settings: cfg.Settings, scores: DataFrame) -> None:
     """Replace only the (as_of_date, model_run_id) partitions present in `scores`; keep history."""
     name = table_name("churn_scores")

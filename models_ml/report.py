@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import datetime as dt
 import json
 import math
 from pathlib import Path
@@ -98,9 +99,64 @@ def _plots(curves: dict, selected: str, prevalence: float, out: Path) -> None:
     plt.close(fig)
 
 
-def write(out: Path, record: RunRecord, curves: dict, split_text: str, selection_rule: str = "") -> Path:
+def backtest_markdown(rows: list[dict]) -> str:
+    """The pooled figures with their intervals, then one line per scored snapshot."""
+    def ci(row, name):
+        return f"{_num(row[name])} [{_num(row.get(name + '_lo'))}, {_num(row.get(name + '_hi'))}]"
+
+    pooled = next(r for r in rows if r["scope"] == "pooled")
+    lines = [
+        f"Pooled over {len(rows) - 1} snapshots ({pooled['rows']} user-weeks, {pooled['positives']} churners, "
+        f"prevalence {_num(pooled['prevalence'])}), 95% intervals from a bootstrap over users:",
+        "",
+        f"- ROC-AUC {ci(pooled, 'roc_auc')}",
+        f"- average precision {ci(pooled, 'average_precision')} = {pooled['ap_lift']:.2f}× prevalence",
+        f"- precision in the top 10% {ci(pooled, 'precision_top10')} (fractional credit for ties)",
+        f"- Brier {ci(pooled, 'brier')}",
+        "",
+        "| as_of | trained on | rows | churners | ROC-AUC | AP | AP × prevalence | P@top10% | Brier |",
+        "|---|---|---|---|---|---|---|---|---|",
+    ]
+    for r in rows:
+        if r["scope"] != "snapshot":
+            continue
+        trained = f"{r['train_as_of_first']}..{r['train_as_of_last']}" if r.get("train_as_of_first") else "–"
+        lines.append(f"| {r['as_of_date']} | {trained} | {r['rows']} | {r['positives']} | {_num(r['roc_auc'])} | "
+                     f"{_num(r['average_precision'])} | {_num(r['ap_lift'])} | {_num(r['precision_top10'])} | "
+                     f"{_num(r['brier'])} |")
+    return "\n".join(lines)
+
+
+def backtest_plot(rows: list[dict], out: Path) -> None:
+    """ROC-AUC and average-precision lift per scored snapshot."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    snaps = [r for r in rows if r["scope"] == "snapshot"]
+    dates = [dt.date.fromisoformat(str(r["as_of_date"])[:10]) for r in snaps]
+    fig, ax = plt.subplots(figsize=(7, 4))
+    ax.plot(dates, [r["roc_auc"] for r in snaps], marker="o", label="ROC-AUC")
+    ax.axhline(0.5, color="grey", linewidth=0.8, linestyle=":")
+    ax.set_ylabel("ROC-AUC")
+    ax2 = ax.twinx()
+    ax2.plot(dates, [r["ap_lift"] for r in snaps], marker="s", color="tab:orange", label="AP × prevalence")
+    ax2.set_ylabel("average precision / prevalence")
+    ax.set_title("Rolling backtest per snapshot")
+    ax.tick_params(axis="x", rotation=45)
+    fig.legend(loc="lower left")
+    fig.tight_layout()
+    fig.savefig(out / "backtest.png", dpi=110)
+    plt.close(fig)
+
+
+def write(out: Path, record: RunRecord, curves: dict, split_text: str, selection_rule: str = "",
+          backtest: list[dict] | None = None) -> Path:
     """Write model_card.md, the PNGs and curves.json into `out`."""
     out.mkdir(parents=True, exist_ok=True)
+    if backtest:
+        backtest_plot(backtest, out)
     (out / "curves.json").write_text(json.dumps(curves, indent=1, allow_nan=False, default=str))
     _plots(curves, record.selected_model, record.prevalence, out)
     lifetime = record.protocol == "lifetime"
@@ -115,6 +171,11 @@ def write(out: Path, record: RunRecord, curves: dict, split_text: str, selection
         "On eventsim data, expect ROC-AUC about 0.65–0.72; above ~0.80 suggests leakage."
     )
     bands = record.risk_bands
+    backtest_section = "" if not backtest else (
+        "\n## Rolling-origin backtest\n\nEvery label-complete snapshot scored by the selected configuration "
+        "trained only on snapshots whose label horizon had ended by then; probabilities calibrated on "
+        "earlier folds' out-of-time scores. This is the figure to compare across retrains.\n\n"
+        + backtest_markdown(backtest) + "\n\n![Backtest](backtest.png)\n")
     text = f"""# Churn model card — run {record.run_id}
 
 {caveat}
@@ -133,8 +194,8 @@ def write(out: Path, record: RunRecord, curves: dict, split_text: str, selection
 
 ## Models (test metrics at each model's own calibrated threshold)
 
-Selection: {selection_rule}. Validation AUC-PR is the mean over the folds (± bootstrap
-standard error); the baselines compete too.
+Selection: {selection_rule}. "val AUC-PR" is the pooled out-of-time average precision over the
+selection folds, ± the paired bootstrap standard error of its gap to the best model.
 
 {_markdown_table(record)}
 
@@ -153,8 +214,8 @@ score is the bar a calibrated model should reach.
 ![PR curve](pr_curve.png) ![ROC curve](roc_curve.png)
 ![Calibration](calibration.png) ![Feature importance](feature_importance.png)
 
-Reasons given with each score: the features whose move to the population median lowers that
-customer's probability the most (largest first).
-"""
+Reasons given with each score: the features whose move to the median of the population scored
+at the same as_of lowers that customer's probability the most (largest first).
+{backtest_section}"""
     (out / "model_card.md").write_text(text)
     return out

@@ -1,4 +1,5 @@
-"""One `model_runs` row per training run: its schema and how a finished run becomes that row."""
+"""The ML script's own tables: `model_runs` (one row per training run) and `model_backtests`
+(one row per scored snapshot of a backtest, plus a pooled row): schemas and how rows are made."""
 
 from __future__ import annotations
 
@@ -6,6 +7,7 @@ import datetime as dt
 import json
 from dataclasses import dataclass, field
 
+import numpy as np
 from pyspark.sql import DataFrame, SparkSession
 from pyspark.sql.types import (
     ArrayType,
@@ -110,3 +112,49 @@ def to_row(record: RunRecord) -> tuple:
 
 def to_frame(spark: SparkSession, record: RunRecord) -> DataFrame:
     return spark.createDataFrame([to_row(record)], SCHEMA)
+
+
+# model_backtests: one row per scored snapshot of a backtest, plus its pooled row (scope 'pooled',
+# as_of_date null). lo/hi bound a bootstrap 95% interval that resamples whole users.
+BACKTEST_METRICS = ("roc_auc", "average_precision", "precision_top10", "brier")
+BACKTEST_SCHEMA = StructType(
+    [
+        StructField("backtest_id", StringType(), False),
+        StructField("created_at", TimestampType()),
+        StructField("kind", StringType()),
+        StructField("model", StringType()),
+        StructField("model_source", StringType()),
+        StructField("scope", StringType()),
+        StructField("as_of_date", DateType()),
+        StructField("train_as_of_first", DateType()),
+        StructField("train_as_of_last", DateType()),
+        StructField("rows", LongType()),
+        StructField("positives", LongType()),
+        StructField("prevalence", DoubleType()),
+    ]
+    + [StructField(f"{m}{suffix}", DoubleType()) for m in BACKTEST_METRICS for suffix in ("", "_lo", "_hi")]
+    + [StructField("ap_lift", DoubleType())]
+)
+
+
+@dataclass(frozen=True)
+class BacktestHeader:
+    """What every row of one backtest shares. kind: 'rolling' (retrained per snapshot on this
+    lakehouse) or 'model' (one saved model, from --model, scored on every snapshot)."""
+
+    backtest_id: str
+    created_at: dt.datetime
+    kind: str
+    model: str
+    model_source: str
+
+
+def backtest_frame(spark: SparkSession, header: BacktestHeader, rows: list[dict]) -> DataFrame:
+    def value(row: dict, name: str):
+        v = row.get(name)
+        return _clean(float(v)) if isinstance(v, (float, np.floating)) else v
+
+    names = [f.name for f in BACKTEST_SCHEMA.fields][5:]
+    data = [(header.backtest_id, header.created_at, header.kind, header.model, header.model_source,
+             *[int(value(r, n)) if n in ("rows", "positives") else value(r, n) for n in names]) for r in rows]
+    return spark.createDataFrame(data, BACKTEST_SCHEMA)

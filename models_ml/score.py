@@ -13,21 +13,27 @@ import logging
 import sys
 import time
 
+import pandas as pd
 from pyspark.sql import DataFrame, SparkSession
 from pyspark.sql import functions as F
+from pyspark.sql.types import ArrayType, DateType, DoubleType, StringType, StructField, StructType, TimestampType
 
 from models_ml import artifacts, lakehouse
 from models_ml.artifacts import SavedModel
 from models_ml.candidates import raw_score_col
-from models_ml.decision import band_col
+from models_ml.decision import band
 from models_ml.errors import UsageError
 from models_ml.features import KEYS, choose_features, feature_columns, model_frame
-from models_ml.reasons import collect_reasons, with_median_variants
+from models_ml.reasons import explain
 
 log = logging.getLogger("models_ml.score")
 
 OUTPUT_COLUMNS = ("user_id", "as_of_date", "churn_probability", "risk_band", "reason_1", "reason_2",
                   "reason_3", "reasons", "model_run_id", "scored_at")
+
+
+REASON_TYPE = ArrayType(StructType([StructField("feature", StringType()), StructField("value", DoubleType()),
+                                      StructField("median", DoubleType()), StructField("text", StringType())]))
 
 
 def probability(pipeline, saved: SavedModel, df: DataFrame) -> DataFrame:
@@ -39,24 +45,46 @@ def probability(pipeline, saved: SavedModel, df: DataFrame) -> DataFrame:
     return scored.select(*keep, F.least(F.greatest(calibrated, F.lit(0.0)), F.lit(1.0)).alias("probability"))
 
 
-def score_frame(features_df: DataFrame, pipeline, saved: SavedModel, scored_at: dt.datetime) -> DataFrame:
-    """Rows of user_features (model_frame) -> churn_scores rows with band and top-3 reasons."""
+def population_medians(pdf: pd.DataFrame, features: list[str], fallback: dict[str, float]) -> dict[str, float]:
+    """Each feature's median over the users scored at this as_of (missing values left out): the
+    "typical" customer the reasons compare with."""
+    out = {}
+    for f in features:
+        value = pdf[f].median()
+        out[f] = float(value) if pd.notna(value) else float(fallback[f])
+    return out
+
+
+def score_frame(spark: SparkSession, features_df: DataFrame, pipeline, saved: SavedModel,
+                scored_at: dt.datetime) -> tuple[DataFrame, dict[str, float]]:
+    """Rows of user_features (model_frame) -> churn_scores rows with band and top-3 reasons, and
+    the population medians the reasons used. One row per user, so the reasons are computed in
+    numpy on the collected rows, by the model's portable copy (as the what-if form does)."""
     features = saved.features
-    # Missing values become the saved population median: the imputer's own value for the model's
-    # inputs, and the rule the what-if form follows, so both give the same answer.
+    raw = features_df.select(*KEYS, *features).toPandas()
+    medians = population_medians(raw, features, saved.medians)
+    # Missing values become the model's training medians: the imputer's own values.
     filled = features_df.select(*KEYS, *features).fillna(saved.medians, subset=features)
-    variants = with_median_variants(filled, features, saved.medians)
-    with_reasons = collect_reasons(probability(pipeline, saved, variants), list(KEYS), features, saved.medians)
-    return with_reasons.select(
-        "user_id",
-        "as_of_date",
-        "churn_probability",
-        band_col(F.col("churn_probability"), saved.meta["risk_bands"]).alias("risk_band"),
-        *[F.get(F.col("reasons"), i)["text"].alias(f"reason_{i + 1}") for i in range(3)],
-        "reasons",
-        F.lit(saved.run_id).alias("model_run_id"),
-        F.lit(scored_at).cast("timestamp").alias("scored_at"),
-    )
+    scored = probability(pipeline, saved, filled).select(*KEYS, "probability").toPandas()
+    pdf = raw.merge(scored, on=list(KEYS))
+    x = pdf[features].astype(float).fillna(saved.medians).to_numpy()
+    reasons = explain(x, features, medians, saved.probabilities)
+    bands = saved.meta["risk_bands"]
+    rows = [
+        (str(r.user_id), r.as_of_date, float(r.probability), band(float(r.probability), bands),
+         *[(rs[i]["text"] if i < len(rs) else None) for i in range(3)],
+         [(x_["feature"], x_["value"], x_["median"], x_["text"]) for x_ in rs],
+         saved.run_id, scored_at.replace(tzinfo=None))
+        for r, rs in zip(pdf.itertuples(index=False), reasons)
+    ]
+    schema = StructType([
+        StructField("user_id", StringType()), StructField("as_of_date", DateType()),
+        StructField("churn_probability", DoubleType()), StructField("risk_band", StringType()),
+        *[StructField(f"reason_{i}", StringType()) for i in (1, 2, 3)],
+        StructField("reasons", REASON_TYPE), StructField("model_run_id", StringType()),
+        StructField("scored_at", TimestampType()),
+    ])
+    return spark.createDataFrame(rows, schema), medians
 
 
 def parse_date(text: str) -> dt.date:
@@ -83,7 +111,9 @@ def score(spark: SparkSession, settings, as_of: dt.date | None, model_spec: str 
                          f"{dates[0]}..{dates[-1]} (weekly, plus the day after the last event)")
     log.info("scoring %d users at as_of %s with model %s (%s, %s)", n, as_of, saved.run_id,
              saved.meta["model"], saved.path)
-    scores = score_frame(rows, saved.load_pipeline(), saved, dt.datetime.now(dt.timezone.utc))
+    scores, medians = score_frame(spark, rows, saved.load_pipeline(), saved, dt.datetime.now(dt.timezone.utc))
+    log.info("reasons compare with the medians of these %d users: %s", n,
+             ", ".join(f"{k} {v:.4g}" for k, v in medians.items()))
     lakehouse.write_scores(spark, settings, scores)
     summary = (spark.table(lakehouse.table_name("churn_scores"))
                .where((F.col("as_of_date") == F.lit(as_of)) & (F.col("model_run_id") == saved.run_id))

@@ -1,9 +1,9 @@
-"""Which rows train, validate and test: by as_of date (honest) or by user at random (lifetime).
+"""Which rows train and score: rolling origin over as_of dates (honest), or by user at random (lifetime).
 
-Time protocol: the test date is the latest as_of whose label horizon is complete. A validation
-date's labels must be known by the test date (v + horizon <= test), and a training date's labels
-by its validation date (d + horizon <= v). So no label that lies in the test horizon, and no
-row of the test date, ever reaches training, selection or calibration.
+Rolling origin: every label-complete as_of date T with earlier training data is a fold. It trains
+on the dates whose label horizon has ended by T (d + horizon <= T), so no label that could only
+be known after T reaches the model that scores T. The last fold (the latest label-complete date)
+is the test fold; model selection looks only at the folds before it.
 """
 
 from __future__ import annotations
@@ -17,63 +17,43 @@ from pyspark.sql import functions as F
 from models_ml.errors import UsageError
 
 PARTS = ("train", "validation", "test")
+MIN_FOLDS = 3  # at least two to choose on, one to test
 
 
 @dataclass(frozen=True)
 class Fold:
-    """Train on `train` dates, score `validation`: one step of rolling-origin validation."""
+    """Train on `train` dates, score `scored`: one step of the rolling-origin backtest."""
 
     train: tuple[dt.date, ...]
-    validation: dt.date
-
-
-@dataclass(frozen=True)
-class TimeSplit:
-    """Folds oldest first; the last fold's model is the one calibrated, tested and saved."""
-
-    folds: tuple[Fold, ...]
-    test: dt.date
-
-    @property
-    def train(self) -> tuple[dt.date, ...]:
-        return self.folds[-1].train
-
-    @property
-    def validation(self) -> tuple[dt.date, ...]:
-        return tuple(fold.validation for fold in self.folds)
+    scored: dt.date
 
     def describe(self) -> str:
-        lines = [
-            f"fold {i}/{len(self.folds)}: train {_dates(fold.train)} -> validate {fold.validation}"
-            for i, fold in enumerate(self.folds, 1)
-        ]
-        return "\n".join(lines + [f"test {self.test} (latest as_of with a complete label horizon)"])
+        return f"train {_dates(self.train)} -> score {self.scored}"
 
 
 def _dates(dates: tuple[dt.date, ...]) -> str:
     return f"{dates[0]}..{dates[-1]} ({len(dates)} as_of)" if len(dates) > 1 else str(dates[0])
 
 
-def time_split(label_complete: list[dt.date], horizon_days: int, n_folds: int = 3) -> TimeSplit:
-    """Rolling-origin folds ending at the last validation date whose labels precede the test date."""
+def rolling_folds(label_complete: list[dt.date], horizon_days: int, min_folds: int = 1) -> list[Fold]:
+    """One fold per label-complete date that has at least one date whose horizon ends by it."""
     dates = sorted(set(label_complete))
-    if not dates:
-        raise UsageError("user_features has no as_of date with a complete label horizon: the data "
-                         f"must span more than {horizon_days} days after the first as_of")
     horizon = dt.timedelta(days=horizon_days)
-    test = dates[-1]
-    folds: list[Fold] = []
-    for validation in reversed([d for d in dates if d + horizon <= test]):
-        train = tuple(d for d in dates if d + horizon <= validation)
-        if not train or len(folds) == n_folds:
-            break
-        folds.append(Fold(train, validation))
-    if not folds:
+    folds = []
+    for scored in dates:
+        train = tuple(d for d in dates if d + horizon <= scored)
+        if train:
+            folds.append(Fold(train, scored))
+    if len(folds) < min_folds:
+        needed = min_folds + 1 + -(-horizon_days // 7) - 1
         raise UsageError(
-            f"a time-based split needs label-complete as_of dates spanning two {horizon_days}-day "
-            f"horizons before the test date; found {len(dates)} ({dates[0]}..{dates[-1]})"
+            f"a rolling backtest needs at least {min_folds} as_of dates with earlier training data, i.e. "
+            f"about {needed} weekly label-complete as_of dates for a {horizon_days}-day horizon; "
+            f"user_features has {len(dates)}"
+            + (f" ({dates[0]}..{dates[-1]})" if dates else "")
+            + ": use a longer event log"
         )
-    return TimeSplit(tuple(reversed(folds)), test)
+    return folds
 
 
 def rows_on(df: DataFrame, dates: tuple[dt.date, ...] | list[dt.date]) -> DataFrame:

@@ -16,11 +16,11 @@ from pathlib import Path
 
 import numpy as np
 
-from models_ml import artifacts, portable
+from models_ml import artifacts
 from models_ml.artifacts import SavedModel
 from models_ml.decision import band
 from models_ml.errors import UsageError
-from models_ml.reasons import top_reasons
+from models_ml.reasons import explain
 
 
 @dataclass(frozen=True)
@@ -46,17 +46,11 @@ def load_model(model: str | None = None, home: str | Path | None = None) -> Save
     return _load(model, str(Path(home).resolve()))
 
 
-def _probabilities(saved: SavedModel, rows: np.ndarray) -> np.ndarray:
-    """Calibrated probabilities for rows over `saved.features` (NaN = use the median)."""
-    exported = saved.meta["portable"]
-    index = {name: i for i, name in enumerate(saved.features)}
-    x = rows[:, [index[name] for name in exported["inputs"]]]
-    return np.clip(saved.calibrator.apply(portable.raw_scores(exported, x)), 0.0, 1.0)
-
-
 def what_if(values: dict[str, float], model: str | SavedModel | None = None,
-            home: str | Path | None = None) -> WhatIf:
-    """Score one customer profile given as {feature: value}; unknown feature names are an error."""
+            home: str | Path | None = None, reference: dict[str, float] | None = None) -> WhatIf:
+    """Score one customer profile given as {feature: value}; unknown feature names are an error.
+    Missing values take the model's training medians; reasons compare with `reference` (the
+    medians of the population scored at that as_of), or those training medians."""
     saved = model if isinstance(model, SavedModel) else load_model(model, home)
     features, medians = saved.features, saved.medians
     unknown = sorted(set(values) - set(features))
@@ -64,16 +58,14 @@ def what_if(values: dict[str, float], model: str | SavedModel | None = None,
         raise UsageError(f"unknown feature(s) {', '.join(unknown)}; the model uses {', '.join(features)}")
     filled = {f: float(values[f]) if values.get(f) is not None and not _isnan(values[f]) else medians[f]
               for f in features}
-    base = np.array([filled[f] for f in features], float)
-    rows = np.tile(base, (len(features) + 1, 1))
-    for i, f in enumerate(features):
-        rows[i + 1, i] = medians[f]
-    p = _probabilities(saved, rows)
-    pushes = {f: float(p[0] - p[i + 1]) for i, f in enumerate(features)}
+    base = np.array([[filled[f] for f in features]], float)
+    probability = float(saved.probabilities(base)[0])
+    typical = {**medians, **(reference or {})}
+    reasons = explain(base, features, typical, saved.probabilities)[0]
     return WhatIf(
-        probability=float(p[0]),
-        risk_band=band(float(p[0]), saved.meta["risk_bands"]),
-        reasons=top_reasons(pushes, filled, medians),
+        probability=probability,
+        risk_band=band(probability, saved.meta["risk_bands"]),
+        reasons=reasons,
         features=filled,
         model_run_id=saved.run_id,
     )

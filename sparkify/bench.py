@@ -1,6 +1,7 @@
-"""Benchmarks of the lakehouse build: `python -m sparkify.bench` (or `make bench`).
+"""Benchmarks of the lakehouse build and training: `python -m sparkify.bench` (or `make bench`).
 
-Each scenario runs `python -m sparkify.dbt build` in a fresh process, as a user would, and
+Each scenario runs its command (`python -m sparkify.dbt build`, then the two steps of `make
+train`) in a fresh process, as a user would, and
 reports wall time and the peak RSS of that Python process (the Spark JVM it launches is a
 separate process and not included; its heap is capped by SPARKIFY_DRIVER_MEMORY).
 """
@@ -25,16 +26,21 @@ log = logging.getLogger("sparkify.bench")
 DEFAULT_EVENTS = cfg.PROJECT_ROOT.parent / "shared" / "data" / "eventsim" / "es_small.json.gz"
 
 
-def timed_build(env: dict[str, str]) -> tuple[float, float]:
-    """Seconds and peak RSS (MB) of one `dbt build` Python process (JVM not included)."""
+BUILD = ("sparkify.dbt", "build")
+TRAIN = ("models_ml.train", "--score")
+CUSTOMERS = ("sparkify.dbt", "build", "--select", "customers")
+
+
+def timed(env: dict[str, str], command: tuple[str, ...] = BUILD) -> tuple[float, float]:
+    """Seconds and peak RSS (MB) of one `python -m <command>` process (JVM not included)."""
     started = time.perf_counter()
     result = subprocess.run(
-        [sys.executable, "-m", "sparkify.dbt", "build"], env={**os.environ, **env},
+        [sys.executable, "-m", *command], env={**os.environ, **env},
         cwd=cfg.PROJECT_ROOT, capture_output=True, text=True,
     )
     seconds = time.perf_counter() - started
     if result.returncode != 0:
-        raise SystemExit(f"build failed:\n{result.stdout[-4000:]}\n{result.stderr[-2000:]}")
+        raise SystemExit(f"{' '.join(command)} failed:\n{result.stdout[-4000:]}\n{result.stderr[-2000:]}")
     peak_mb = resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss / 1024
     return seconds, peak_mb
 
@@ -71,14 +77,16 @@ def main(argv: list[str] | None = None) -> int:
         late_file = split_last_day(args.events, raw)
         env = {"SPARKIFY_HOME": str(work / "home"), "SPARKIFY_EVENTS": str(raw)}
         rows = []
-        for name, prepare in (
-            ("cold build (all but the last day)", None),
-            ("no-change re-run", None),
-            ("incremental: add the last day", lambda: shutil.copy(late_file, raw / late_file.name)),
+        for name, prepare, command in (
+            ("cold build (all but the last day)", None, BUILD),
+            ("no-change re-run", None, BUILD),
+            ("incremental: add the last day", lambda: shutil.copy(late_file, raw / late_file.name), BUILD),
+            ("make train: train + score", None, TRAIN),
+            ("make train: refresh customers", None, CUSTOMERS),
         ):
             if prepare:
                 prepare()
-            seconds, peak = timed_build(env)
+            seconds, peak = timed(env, command)
             rows.append((name, seconds, peak))
             log.info("%-36s %7.1f s", name, seconds)
     finally:
@@ -87,6 +95,8 @@ def main(argv: list[str] | None = None) -> int:
     log.info("\n%-36s %9s %22s", "scenario", "seconds", "Python peak RSS (MB)")
     for name, seconds, peak in rows:
         log.info("%-36s %9.1f %22.0f", name, seconds, peak)
+    train_total = sum(seconds for name, seconds, _ in rows if name.startswith("make train"))
+    log.info("%-36s %9.1f", "make train (both steps)", train_total)
     log.info("input: %s, %d cores", args.events, os.cpu_count() or 0)
     return 0
 

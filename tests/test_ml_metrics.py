@@ -93,3 +93,42 @@ def test_spark_calibration_matches_numpy(ml_spark, cal):
     df = ml_spark.createDataFrame([(s,) for s in scores], "s double")
     got = [r[0] for r in df.select(cal.apply_col(F.col("s"))).collect()]
     assert got == pytest.approx(cal.apply(scores).tolist(), abs=1e-12)
+
+
+def test_precision_at_top_gives_fractional_credit_to_a_tie_at_the_cut():
+    # 20 rows -> the top 10% is 2 slots: one row at 0.9 (a churner), then a three-way tie at 0.5
+    # holding one churner shares the last slot: (1 + 1 * 1/3) / 2
+    y = [1, 1, 0, 0] + [0] * 16
+    s = [0.9, 0.5, 0.5, 0.5] + [0.1] * 16
+    assert evaluate.precision_at_top(y, s) == pytest.approx((1 + 1 / 3) / 2)
+    order = np.random.default_rng(0).permutation(20)  # row order cannot change it
+    assert evaluate.precision_at_top(np.array(y)[order], np.array(s)[order]) == pytest.approx((1 + 1 / 3) / 2)
+
+
+def test_intervals_resample_whole_users():
+    """Each user's rows repeated three times carry no more information: a user-grouped bootstrap
+    gives the same interval as one row per user (same seed, same users drawn)."""
+    rng = np.random.default_rng(1)
+    n = 80
+    y = (rng.random(n) < 0.3).astype(float)
+    s = y * 0.4 + rng.random(n)
+    users = np.array([f"u{i}" for i in range(n)])
+    once = evaluate.with_intervals(y, s, users, reps=100, seed=5)
+    thrice = evaluate.with_intervals(np.repeat(y, 3), np.repeat(s, 3), np.repeat(users, 3), reps=100, seed=5)
+    assert once["roc_auc"] == pytest.approx(evaluate.roc_auc(y, s))
+    assert once["roc_auc_lo"] <= once["roc_auc"] <= once["roc_auc_hi"]
+    assert thrice["roc_auc"] == pytest.approx(once["roc_auc"])
+    assert (thrice["roc_auc_lo"], thrice["roc_auc_hi"]) == pytest.approx((once["roc_auc_lo"], once["roc_auc_hi"]))
+    assert once["rows"] == n and once["positives"] == int(y.sum())
+    assert once["ap_lift"] == pytest.approx(evaluate.average_precision(y, s) / y.mean())
+
+
+def test_paired_difference_is_the_metric_gap_and_vanishes_for_the_same_scores():
+    rng = np.random.default_rng(2)
+    y = (rng.random(60) < 0.3).astype(float)
+    good, noise = y + rng.random(60), rng.random(60)
+    users = np.arange(60).astype(str)
+    gap, se = evaluate.paired_difference(y, good, noise, users, reps=100)
+    assert gap == pytest.approx(evaluate.average_precision(y, good) - evaluate.average_precision(y, noise))
+    assert se > 0
+    assert evaluate.paired_difference(y, good, good, users, reps=50) == (0.0, 0.0)
