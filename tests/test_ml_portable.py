@@ -48,6 +48,8 @@ def test_numpy_copy_matches_spark_raw_score(training, model):
 
 @pytest.mark.spark
 def test_what_if_matches_score_for_the_same_customer(training, ml_spark):
+    from pyspark.sql import functions as F
+
     from models_ml.score import score_frame
 
     pdf, df = training
@@ -59,11 +61,17 @@ def test_what_if_matches_score_for_the_same_customer(training, ml_spark):
         "calibrator": cal.to_dict(), "risk_bands": decision.risk_bands(0.3, 0.1),
         "portable": portable.export(pipeline, "logreg"),
     })
-    rows = df.where("user_id in ('u1', 'u7', 'u42')").drop(WEIGHT)
-    scored = {r["user_id"]: r for r in score_frame(rows, pipeline, saved, dt.datetime(2018, 12, 1)).collect()}
+    users = ["u1", "u7", "u42"]
+    rows = df.where(F.col("user_id").isin(users)).drop(WEIGHT)
+    frame, used = score_frame(ml_spark, rows, pipeline, saved, dt.datetime(2018, 12, 1))
+    scored = {r["user_id"]: r for r in frame.collect()}
+    # reasons compare with the medians of the population scored together, missing values left out
+    population = pdf.set_index("user_id").loc[users, FEATURES]
+    assert used == pytest.approx({f: float(population[f].median()) for f in FEATURES})
+    assert set(scored) == set(users)
     for user, row in scored.items():
-        values = pdf.set_index("user_id").loc[user, FEATURES].to_dict()
-        result = what_if(values, model=saved)
+        values = population.loc[user].to_dict()
+        result = what_if(values, model=saved, reference=used)
         assert result.probability == pytest.approx(row["churn_probability"], abs=1e-9)
         assert result.risk_band == row["risk_band"]
         assert [r["text"] for r in result.reasons] == [r["text"] for r in row["reasons"]]
