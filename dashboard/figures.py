@@ -170,10 +170,11 @@ RATIO_CAP = 3.0  # bars stop at 300% of the median; the label still gives the re
 
 
 def activity_vs_median(activity: pd.DataFrame) -> go.Figure:
-    """Each metric as a share of the population median (100% = typical), red where worse."""
+    """Each metric as a share of the population median (100% = typical, the mart's `_vs_median`), red
+    where worse."""
     if activity is None or activity.empty:
-        return empty_figure("No activity yet", height=260)
-    ratio = [v / m if (v is not None and m) else np.nan for v, m in zip(activity["value"], activity["median"])]
+        return empty_figure("Not scored: no population to compare with", height=260)
+    ratio = [r if r is not None and r == r else np.nan for r in activity["ratio"]]
     worse = [(r < 1 if b == "higher" else r > 1) if r == r else False for r, b in zip(ratio, activity["better"])]
     text = [f"{_fmt(v)} vs {_fmt(m)}" for v, m in zip(activity["value"], activity["median"])]
     shown = [min(r, RATIO_CAP) if r == r else None for r in ratio]

@@ -76,7 +76,8 @@ def test_engagement_scatter_colours_by_band_and_greys_the_unscored():
 
 def test_activity_against_median_is_a_ratio_and_red_where_worse():
     activity = pd.DataFrame({"metric": ["active_days", "thumbs_down"], "label": ["Days active", "Thumbs down"],
-                             "value": [5.0, 3.0], "median": [10.0, 1.5], "better": ["higher", "lower"]})
+                             "value": [5.0, 3.0], "median": [10.0, 1.5], "ratio": [5.0 / 10.0, 3.0 / 1.5],
+                             "better": ["higher", "lower"]})
     fig = figures.activity_vs_median(activity)
     assert list(fig.data[0].x) == [0.5, 2.0]
     assert list(fig.data[0].marker.color) == [BAND_COLORS["high"], BAND_COLORS["high"]]
@@ -85,7 +86,7 @@ def test_activity_against_median_is_a_ratio_and_red_where_worse():
 
 def test_activity_far_above_the_median_is_capped_but_labelled_with_real_numbers():
     activity = pd.DataFrame({"metric": ["songs_7d"], "label": ["Songs"], "value": [1086.0], "median": [6.0],
-                             "better": ["higher"]})
+                             "ratio": [1086.0 / 6.0], "better": ["higher"]})
     fig = figures.activity_vs_median(activity)
     assert list(fig.data[0].x) == [figures.RATIO_CAP]
     assert list(fig.data[0].text) == ["1,086 vs 6.0"]
