@@ -29,6 +29,8 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
+from dashboard.whatif import Control, model_controls
+
 log = logging.getLogger(__name__)
 
 TABLES = ("customers", "daily_activity", "sessions", "user_features", "churn_scores", "model_runs",
@@ -445,6 +447,32 @@ class Lakehouse:
         return folder if folder.is_dir() else None
 
     # -- what-if -------------------------------------------------------------------------------
+    def model_meta(self) -> dict[str, Any] | None:
+        """model.json of the saved model `models/latest` names (features, importance, ranges,
+        medians); None before the first training run or while it is unreadable."""
+        try:
+            run = (self.home / "models" / "latest").read_text().strip()
+            path = self.home / "models" / run / "model.json"
+            stat = path.stat()
+        except OSError:
+            return None
+        stamp = (str(path), stat.st_mtime_ns, stat.st_size)
+        hit = self._memo_store.get("model_meta")
+        if hit is not None and hit[0] == stamp:
+            return hit[1]
+        try:
+            meta = json.loads(path.read_text())
+        except (OSError, ValueError) as exc:
+            log.warning("could not read %s: %s", path, exc)
+            return None
+        meta = meta if isinstance(meta, dict) else None
+        self._memo_store["model_meta"] = (stamp, meta)
+        return meta
+
+    def whatif_controls(self) -> list[Control]:
+        """The what-if sliders: the latest model's most important features with their ranges."""
+        return model_controls(self.model_meta(), self.latest_features())
+
     def latest_features(self) -> pd.DataFrame | None:
         """The newest user_features row per user (the starting point of a what-if)."""
         return self._memo("features", ("user_features",),

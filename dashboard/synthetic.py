@@ -62,9 +62,14 @@ def make_lakehouse(home: str | Path, users: int = 400, start: dt.date = dt.date(
     home = Path(home)
     frames = build_frames(users=users, start=start, days=days, seed=seed, home=home)
     for name, (frame, partition) in frames.items():
-        if name == "curves":
+        if name in ("curves", "model_meta"):
             continue
         write_table(home, name, frame, partition_cols=partition, delta=name in delta_tables)
+    meta = frames["model_meta"][0]
+    model = home / "models" / meta["run_id"]
+    model.mkdir(parents=True, exist_ok=True)
+    (model / "model.json").write_text(json.dumps(meta, indent=1))
+    (home / "models" / "latest").write_text(meta["run_id"] + "\n")
     for run_id, curves in frames["curves"][0].items():
         report = home / "reports" / run_id
         report.mkdir(parents=True, exist_ok=True)
@@ -273,6 +278,7 @@ def build_frames(users: int, start: dt.date, days: int, seed: int, home: Path) -
         "churn_scores": (scores, ["as_of_date"]),
         "model_runs": (runs, None),
         "curves": (curves, None),
+        "model_meta": (_model_meta(runs, features), None),
     }
 
 
@@ -371,6 +377,22 @@ def _model_runs(home: Path, start: dt.date, d: int, as_of_days: list[int], rng) 
         })
         curves[run_id] = {"models": run_curves}
     return pd.DataFrame(rows), curves
+
+
+def _model_meta(runs: pd.DataFrame, features: pd.DataFrame) -> dict:
+    """model.json of the newest run, with the keys the what-if page reads: the inputs, their
+    importance (thumbs down per song first), 1st-99th percentile ranges and medians."""
+    run = runs.iloc[-1]
+    inputs = list(run["features"])
+    weights = np.arange(len(inputs), 0, -1, dtype=float)
+    values = {f: pd.to_numeric(features[f], errors="coerce").astype(float).dropna() for f in inputs}
+    return {
+        "run_id": run["run_id"], "model": run["selected_model"], "features": inputs,
+        "importance": dict(zip(inputs, (weights / weights.sum()).tolist())),
+        "feature_ranges": {f: [float(v.quantile(0.01)), float(v.quantile(0.99))] for f, v in values.items()},
+        "medians": {f: float(v.median()) for f, v in values.items()},
+        "risk_bands": RISK_CUTOFFS,
+    }
 
 
 def _curve_points(roc: float, auc_pr: float, features: list[str], rng) -> dict:
