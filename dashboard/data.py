@@ -242,6 +242,14 @@ class ModelRuns:
     by_protocol: dict[str, dict[str, Any]] = field(default_factory=dict)  # newest run per protocol
 
 
+@dataclass(frozen=True)
+class Backtest:
+    """One rolling-origin (or fixed-model) backtest: its pooled row and its per-snapshot rows."""
+
+    pooled: dict[str, Any]
+    snapshots: pd.DataFrame  # scope 'snapshot', oldest as_of_date first
+
+
 # ----------------------------------------------------------------------------------------------
 # The lakehouse
 # ----------------------------------------------------------------------------------------------
@@ -404,6 +412,10 @@ class Lakehouse:
     # -- model ---------------------------------------------------------------------------------
     def model_runs(self) -> ModelRuns | None:
         return self._memo("model_runs", ("model_runs",), build_model_runs)
+
+    def backtest(self) -> Backtest | None:
+        """The newest backtest in model_backtests (max created_at); None while there is none."""
+        return self._memo("backtest", ("model_backtests",), latest_backtest)
 
     def in_training_set(self, run_id: object, as_of: object) -> bool:
         """True when a score's as_of date was one the model trained on: an in-sample number."""
@@ -665,6 +677,22 @@ def build_model_runs(runs: pd.DataFrame | None) -> ModelRuns | None:
         by_protocol[str(protocol)] = run
     latest["selected_metrics"] = selected[0]
     return ModelRuns(ordered, latest, metrics_frame(latest.get("metrics")), by_protocol)
+
+
+def latest_backtest(backtests: pd.DataFrame | None) -> Backtest | None:
+    """The rows of the backtest created last, split into the pooled row and the snapshot rows."""
+    if backtests is None or backtests.empty or "created_at" not in backtests.columns:
+        return None
+    ordered = backtests.sort_values(["created_at", "backtest_id"], kind="stable")
+    rows = backtests[backtests["backtest_id"] == ordered["backtest_id"].iloc[-1]]
+    pooled = rows[rows["scope"] == "pooled"]
+    snapshots = (rows[rows["scope"] == "snapshot"].sort_values("as_of_date", kind="stable")
+                 .reset_index(drop=True))
+    first = (pooled if len(pooled) else rows).iloc[0]
+    summary = {k: _plain(v) for k, v in first.items()} if len(pooled) else {
+        k: _plain(first[k]) for k in ("backtest_id", "created_at", "kind", "model", "model_source")
+        if k in rows.columns}
+    return Backtest(summary, snapshots)
 
 
 def metrics_frame(metrics: object) -> pd.DataFrame:

@@ -198,6 +198,18 @@ def test_what_if_sliders_are_the_models_top_features_and_bad_typed_values_are_re
     assert page.problems == []
 
 
+def test_model_page_shows_the_latest_backtest_per_snapshot(server, page, home):
+    snapshots = duckdb.sql(f"""
+        select count(*) from read_parquet('{table_glob(home, "model_backtests")}')
+        where scope = 'snapshot' and created_at = (
+            select max(created_at) from read_parquet('{table_glob(home, "model_backtests")}'))""").fetchall()[0][0]
+    page.goto(server.url + "/model")
+    page.wait_for_selector("#backtest-snapshots .ag-row")
+    assert page.locator("#backtest-snapshots .ag-center-cols-container .ag-row").count() == snapshots
+    sync_api.expect(page.locator("#backtest-pooled")).to_contain_text("95% CI")
+    assert page.problems == []
+
+
 @pytest.mark.parametrize("text", BAD_INPUTS, ids=["sql", "10kB", "unicode"])
 def test_ill_formed_input_gets_a_calm_answer_and_leaves_the_tables_alone(server, page, home, text):
     before = checksums(home / "warehouse")

@@ -379,3 +379,38 @@ def test_what_if_adapter_passes_only_the_models_numeric_inputs(monkeypatch, tmp_
     result = adapter.predict({"songs_7d": 4, "is_paid": True, "as_of_date": "2018-10-01", "x": float("nan")})
     assert (result.probability, result.band, result.reasons) == (0.1, "low", ["fine"])
     assert seen == {"songs_7d": 4.0, "is_paid": 1.0}
+
+
+# -- backtests -----------------------------------------------------------------------------------
+
+def backtests_frame() -> pd.DataFrame:
+    """Two backtests; the later one (bt-2) has two snapshots, written newest first, and a pooled row."""
+    def row(backtest, created, scope, as_of, rows, positives, roc, ap, lo=None, hi=None):
+        return {"backtest_id": backtest, "created_at": created, "kind": "rolling", "model": "logreg",
+                "model_source": "run-a", "scope": scope, "as_of_date": as_of,
+                "train_as_of_first": D(2018, 10, 8), "train_as_of_last": D(2018, 10, 29), "rows": rows,
+                "positives": positives, "prevalence": positives / rows, "roc_auc": roc, "roc_auc_lo": lo,
+                "roc_auc_hi": hi, "average_precision": ap, "ap_lift": ap / (positives / rows)}
+    return pd.DataFrame([
+        row("bt-1", T("2018-12-04 06:00"), "pooled", None, 500, 20, 0.60, 0.10, 0.55, 0.65),
+        row("bt-2", T("2018-12-05 06:00"), "snapshot", D(2018, 11, 19), 300, 15, 0.72, 0.20),
+        row("bt-2", T("2018-12-05 06:00"), "snapshot", D(2018, 11, 12), 200, 10, 0.66, 0.15),
+        row("bt-2", T("2018-12-05 06:00"), "pooled", None, 500, 25, 0.70, 0.18, 0.64, 0.76),
+    ])
+
+
+def test_model_page_backtest_is_the_latest_one_split_into_pooled_and_snapshots(tmp_path):
+    write_table(tmp_path, "model_backtests", backtests_frame())
+    backtest = Lakehouse(tmp_path, check_interval=0).backtest()
+    assert backtest.pooled["backtest_id"] == "bt-2"
+    assert backtest.pooled["roc_auc"] == 0.70
+    assert (backtest.pooled["roc_auc_lo"], backtest.pooled["roc_auc_hi"]) == (0.64, 0.76)
+    assert backtest.pooled["ap_lift"] == pytest.approx(0.18 / (25 / 500))  # 3.6
+    assert backtest.snapshots["as_of_date"].tolist() == [T("2018-11-12"), T("2018-11-19")]
+    assert backtest.snapshots["ap_lift"].tolist() == pytest.approx([0.15 / 0.05, 0.20 / 0.05])
+
+
+def test_no_backtest_table_means_no_backtest(tmp_path):
+    lakehouse = Lakehouse(tmp_path, check_interval=0)
+    assert lakehouse.backtest() is None
+    assert "make backtest" in " ".join(lakehouse.notes("model_backtests"))

@@ -128,3 +128,21 @@ def test_probability_gauge_marks_both_points():
     assert list(trace(fig, "What-if").x) == [0.3] and list(trace(fig, "Starting point").x) == [0.1]
     assert trace(fig, "What-if").marker.color == BAND_COLORS["high"]
     assert np.isclose([s.x0 for s in fig.layout.shapes], [0, 0.1, 0.25]).all()
+
+
+def test_backtest_figure_plots_roc_auc_and_ap_lift_per_snapshot_in_date_order():
+    snapshots = pd.DataFrame({"as_of_date": [T("2018-11-12"), T("2018-10-29"), T("2018-11-05")],
+                              "roc_auc": [0.71, 0.64, 0.69], "average_precision": [0.15, 0.12, 0.20],
+                              "prevalence": [0.05, 0.06, 0.05]})
+    snapshots["ap_lift"] = snapshots["average_precision"] / snapshots["prevalence"]  # 3.0, 2.0, 4.0
+    fig = figures.backtest_snapshots(snapshots)
+    roc, lift = trace(fig, "ROC-AUC"), trace(fig, "Average precision ÷ prevalence")
+    assert list(roc.x) == [T("2018-10-29"), T("2018-11-05"), T("2018-11-12")]
+    assert list(roc.y) == [0.64, 0.69, 0.71]
+    assert list(lift.y) == pytest.approx([2.0, 4.0, 3.0])
+    assert lift.yaxis == "y2" and fig.layout.yaxis2.range[1] >= 4.0
+
+
+def test_backtest_figure_without_snapshots_says_so():
+    fig = figures.backtest_snapshots(pd.DataFrame(columns=["as_of_date", "roc_auc", "ap_lift"]))
+    assert fig.data == () and "No per-snapshot rows" in fig.layout.annotations[0].text
