@@ -19,6 +19,7 @@ from dashboard.whatif import Control, WhatIfUnavailable, apply_edits, parse_type
 
 dash.register_page(__name__, path="/what-if", name="What-if", title="What-if · Sparkify churn", order=4)
 
+
 def _slider_value(features: dict, control: dict) -> float:
     """A feature value as the slider can show it: clipped to the range and rounded to a step."""
     low, high, step = control["low"], control["high"], control["step"]
@@ -32,14 +33,14 @@ def _slider_value(features: dict, control: dict) -> float:
 def _control(control: Control) -> html.Div:
     low, high = control.low, control.high
     return html.Div([
-        html.Label(control.label, className="control-label", htmlFor=f"whatif-typed-{control.feature}"),
+        html.Label(control.label, className="control-label"),
         html.Div([
             html.Div(dcc.Slider(id={"type": "whatif-slider", "feature": control.feature}, min=low, max=high,
                                 step=control.step, value=low, marks={low: f"{low:g}", high: f"{high:g}"},
                                 updatemode="mouseup", tooltip={"placement": "bottom", "always_visible": False}),
                      className="flex-grow-1"),
             dbc.Input(id={"type": "whatif-typed", "feature": control.feature}, type="text", debounce=True,
-                      placeholder="type", maxLength=40, size="sm", className="whatif-typed ms-2",
+                      placeholder="or type", maxLength=40, size="sm", className="whatif-typed ms-2",
                       style={"width": "6.5rem"}),
         ], className="d-flex align-items-center"),
     ], className="control")

@@ -194,7 +194,6 @@ final as (
         users.is_churned,
         users.churned_at,
         users.songs,
-        activity.songs_7d,
         activity.active_days_7d,
         activity.thumbs_up,
         activity.thumbs_down,
