@@ -1,7 +1,7 @@
 """Benchmark the dashboard at scale: `python -m dashboard.bench` (a measurement, not a test).
 
 Builds a synthetic lakehouse with 16,000 customers (or uses --home / SPARKIFY_HOME when it already
-holds a users table), serves it with `python -m dashboard` in a subprocess, and reports:
+holds a customers table), serves it with `python -m dashboard` in a subprocess, and reports:
 
 - the customer-lookup callback: HTTP round trips of the page callback for /customer?user=ID
   (p50, p95, max; targets p95 <= 50 ms);
@@ -115,7 +115,7 @@ def browser_first_render(url: str) -> dict[str, float] | None:
 def main(argv: list[str] | None = None) -> None:
     parser = argparse.ArgumentParser(prog="python -m dashboard.bench", description=__doc__.splitlines()[0])
     parser.add_argument("--home", default=os.environ.get("SPARKIFY_HOME"),
-                        help="lakehouse to measure (default SPARKIFY_HOME; generated when it has no users table)")
+                        help="lakehouse to measure (default SPARKIFY_HOME; generated when it has no customers table)")
     parser.add_argument("--users", type=int, default=16_000, help="customers to generate (default 16000)")
     parser.add_argument("--lookups", type=int, default=300, help="customer lookups to time (default 300)")
     parser.add_argument("--json", metavar="PATH", help="also write the results as JSON")
@@ -125,7 +125,7 @@ def main(argv: list[str] | None = None) -> None:
     home = Path(args.home).resolve() if args.home else None
     results: dict[str, object] = {}
     tmp = None
-    if home is None or not (home / "warehouse" / "sparkify.db" / "users").is_dir():
+    if home is None or not (home / "warehouse" / "sparkify.db" / "customers").is_dir():
         from dashboard.synthetic import make_lakehouse
 
         tmp = tempfile.TemporaryDirectory(prefix="sparkify-dash-bench-")
@@ -154,7 +154,7 @@ def main(argv: list[str] | None = None) -> None:
 
         from dashboard.data import read_table, table_location
 
-        users = read_table(table_location(home, "users"))["user_id"].astype(str).tolist()
+        users = read_table(table_location(home, "customers"))["user_id"].astype(str).tolist()
         results["customers"] = len(users)
         rng = random.Random(7)
         sample = [rng.choice(users) for _ in range(args.lookups)]

@@ -6,9 +6,11 @@ fingerprint of its folder changes (file count, newest mtime and size, or the Del
 While a table is missing, empty, half-written or unreadable, the last good copy keeps being served
 and a calm note says why; nothing here raises into a page.
 
-`Lakehouse` adds the derived views the pages need (one row per customer, per-user slices of daily
-activity and sessions, KPIs, model runs), each memoised on the versions of the tables it uses, so
-a customer lookup is a dictionary access plus a slice.
+`Lakehouse` adds the derived views the pages need (per-user slices of daily activity and sessions,
+KPIs, model runs, the latest backtest), each memoised on the versions of the tables it uses, so a
+customer lookup is a dictionary access plus a slice. Everything about one customer (profile,
+tenure, activity, population medians, latest score) comes from the dbt `customers` mart as is:
+the dashboard defines none of it.
 """
 
 from __future__ import annotations
@@ -27,12 +29,16 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
+from dashboard.whatif import Control, model_controls
+
 log = logging.getLogger(__name__)
 
-TABLES = ("users", "daily_activity", "sessions", "user_features", "churn_scores", "model_runs")
+TABLES = ("customers", "daily_activity", "sessions", "user_features", "churn_scores", "model_runs",
+          "model_backtests")
 MAKE_TARGET = {
-    "users": "make build", "daily_activity": "make build", "sessions": "make build",
+    "customers": "make build", "daily_activity": "make build", "sessions": "make build",
     "user_features": "make build", "churn_scores": "make train", "model_runs": "make train",
+    "model_backtests": "make backtest",
 }
 # Per-table SQL over the view `source`: the latest score per (user, as_of) and the latest feature
 # row per user are all the dashboard needs, which keeps memory flat as history grows.
@@ -236,6 +242,14 @@ class ModelRuns:
     by_protocol: dict[str, dict[str, Any]] = field(default_factory=dict)  # newest run per protocol
 
 
+@dataclass(frozen=True)
+class Backtest:
+    """One rolling-origin (or fixed-model) backtest: its pooled row and its per-snapshot rows."""
+
+    pooled: dict[str, Any]
+    snapshots: pd.DataFrame  # scope 'snapshot', oldest as_of_date first
+
+
 # ----------------------------------------------------------------------------------------------
 # The lakehouse
 # ----------------------------------------------------------------------------------------------
@@ -317,12 +331,12 @@ class Lakehouse:
 
     # -- customers -----------------------------------------------------------------------------
     def customers(self) -> pd.DataFrame | None:
-        """One row per user: profile, lifetime activity and their most recent score."""
-        return self._memo("customers", ("users", "daily_activity", "churn_scores"), build_customers)
+        """The dbt `customers` mart: one row per user with profile, activity, medians and latest score."""
+        return self._memo("customers", ("customers",), prepare_customers)
 
     def index(self) -> CustomerIndex | None:
-        return self._memo("index", ("users", "daily_activity", "churn_scores"),
-                          lambda *_: CustomerIndex(self.customers()) if self.customers() is not None else None)
+        return self._memo("index", ("customers",),
+                          lambda f: CustomerIndex(self.customers()) if f is not None else None)
 
     def daily_slices(self) -> Slices | None:
         return self._memo("daily_slices", ("daily_activity",),
@@ -335,10 +349,6 @@ class Lakehouse:
     def score_slices(self) -> Slices | None:
         return self._memo("score_slices", ("churn_scores",),
                           lambda f: Slices(f, "as_of_date") if f is not None else None)
-
-    def medians(self) -> dict[str, float]:
-        return self._memo("medians", ("users", "daily_activity", "churn_scores"),
-                          lambda *_: population_medians(self.customers()) if self.customers() is not None else {})
 
     def lookup(self, query: object) -> Lookup:
         """Resolve what an agent typed: an exact user id, else a full, first or last name."""
@@ -365,13 +375,13 @@ class Lakehouse:
         score = None
         if profile.get("churn_probability") is not None:
             score = {k: profile.get(k) for k in (
-                "churn_probability", "risk_band", "reason_1", "reason_2", "reason_3", "score_as_of",
+                "churn_probability", "risk_band", "reason_1", "reason_2", "reason_3", "scored_as_of_date",
                 "model_run_id", "scored_at", "is_current_score")}
             score["reasons"] = [r for r in (score["reason_1"], score["reason_2"], score["reason_3"]) if r]
-            score["in_sample"] = self.in_training_set(profile.get("model_run_id"), profile.get("score_as_of"))
+            score["in_sample"] = self.in_training_set(profile.get("model_run_id"), profile.get("scored_as_of_date"))
         return CustomerView(
             profile=profile,
-            activity=activity_against_median(profile, self.medians()),
+            activity=activity_against_median(profile),
             daily=daily,
             level_changes=level_changes(profile.get("level_history")),
             sessions=sessions,
@@ -381,14 +391,13 @@ class Lakehouse:
 
     # -- overview and at-risk ------------------------------------------------------------------
     def overview(self) -> dict[str, Any] | None:
-        return self._memo("overview", ("users", "daily_activity", "churn_scores"),
+        return self._memo("overview", ("customers", "daily_activity"),
                           lambda *_: build_overview(self.customers(), self.frame("daily_activity"),
                                                     self.current_scores()))
 
     def current_scores(self) -> pd.DataFrame | None:
         """Scores at the latest as_of date, joined to the customer profile."""
-        return self._memo("current", ("users", "daily_activity", "churn_scores"),
-                          lambda *_: build_current_scores(self.customers()))
+        return self._memo("current", ("customers",), lambda _: build_current_scores(self.customers()))
 
     def at_risk(self) -> pd.DataFrame | None:
         """Active (scored at the latest as_of, not churned) customers, most likely to churn first."""
@@ -398,11 +407,15 @@ class Lakehouse:
                 return None
             frame = current[~current["is_churned"].eq(True)]
             return frame.sort_values("churn_probability", ascending=False, kind="stable").reset_index(drop=True)
-        return self._memo("at_risk", ("users", "daily_activity", "churn_scores"), build)
+        return self._memo("at_risk", ("customers",), build)
 
     # -- model ---------------------------------------------------------------------------------
     def model_runs(self) -> ModelRuns | None:
         return self._memo("model_runs", ("model_runs",), build_model_runs)
+
+    def backtest(self) -> Backtest | None:
+        """The newest backtest in model_backtests (max created_at); None while there is none."""
+        return self._memo("backtest", ("model_backtests",), latest_backtest)
 
     def in_training_set(self, run_id: object, as_of: object) -> bool:
         """True when a score's as_of date was one the model trained on: an in-sample number."""
@@ -446,6 +459,32 @@ class Lakehouse:
         return folder if folder.is_dir() else None
 
     # -- what-if -------------------------------------------------------------------------------
+    def model_meta(self) -> dict[str, Any] | None:
+        """model.json of the saved model `models/latest` names (features, importance, ranges,
+        medians); None before the first training run or while it is unreadable."""
+        try:
+            run = (self.home / "models" / "latest").read_text().strip()
+            path = self.home / "models" / run / "model.json"
+            stat = path.stat()
+        except OSError:
+            return None
+        stamp = (str(path), stat.st_mtime_ns, stat.st_size)
+        hit = self._memo_store.get("model_meta")
+        if hit is not None and hit[0] == stamp:
+            return hit[1]
+        try:
+            meta = json.loads(path.read_text())
+        except (OSError, ValueError) as exc:
+            log.warning("could not read %s: %s", path, exc)
+            return None
+        meta = meta if isinstance(meta, dict) else None
+        self._memo_store["model_meta"] = (stamp, meta)
+        return meta
+
+    def whatif_controls(self) -> list[Control]:
+        """The what-if sliders: the latest model's most important features with their ranges."""
+        return model_controls(self.model_meta(), self.latest_features())
+
     def latest_features(self) -> pd.DataFrame | None:
         """The newest user_features row per user (the starting point of a what-if)."""
         return self._memo("features", ("user_features",),
@@ -530,79 +569,19 @@ class CustomerIndex:
         return Lookup("unknown", text)
 
 
-def build_customers(users: pd.DataFrame | None, daily: pd.DataFrame | None,
-                    scores: pd.DataFrame | None) -> pd.DataFrame | None:
-    """Profile + activity + latest score per user (the dashboard's own 'customers' view)."""
-    if users is None:
+def prepare_customers(customers: pd.DataFrame | None) -> pd.DataFrame | None:
+    """The mart as the pages use it: user ids as strings, rows in user order; nothing recomputed."""
+    if customers is None:
         return None
-    out = users.copy()
+    out = customers.copy()
     out["user_id"] = out["user_id"].astype(str)
-    out["name"] = (out.get("first_name", "").fillna("").astype(str) + " "
-                   + out.get("last_name", "").fillna("").astype(str)).str.strip()
-    data_end = _data_end(out, daily)
-    active_days = pd.to_numeric(out.get("active_days"), errors="coerce")
-    songs = pd.to_numeric(out.get("songs"), errors="coerce")
-    out["songs_per_active_day"] = songs / active_days.where(active_days > 0)
-    if "registered_at" in out.columns and data_end is not None:
-        until = out["churned_at"].fillna(data_end) if "churned_at" in out.columns else data_end
-        out["tenure_days"] = (pd.to_datetime(until) - pd.to_datetime(out["registered_at"])).dt.days
-    if "last_event_at" in out.columns and data_end is not None:
-        out["days_since_last_event"] = (data_end - pd.to_datetime(out["last_event_at"])).dt.days
-    if daily is not None and len(daily):
-        totals = daily.groupby(daily["user_id"].astype(str)).agg(
-            thumbs_up=("thumbs_up_events", "sum"), thumbs_down=("thumbs_down_events", "sum"),
-            adverts=("advert_events", "sum"), song_events=("song_events", "sum"),
-            last_active_date=("activity_date", "max"))
-        end_date = pd.to_datetime(daily["activity_date"]).max()
-        recent = daily[pd.to_datetime(daily["activity_date"]) > end_date - pd.Timedelta(days=7)]
-        totals["songs_7d"] = recent.groupby(recent["user_id"].astype(str))["song_events"].sum()
-        totals["active_days_7d"] = recent.groupby(recent["user_id"].astype(str)).size()
-        per_100 = totals["song_events"].where(totals["song_events"] > 0) / 100
-        totals["thumbs_down_per_100_songs"] = totals["thumbs_down"] / per_100
-        totals["adverts_per_100_songs"] = totals["adverts"] / per_100
-        out = out.merge(totals.drop(columns=["song_events"]), left_on="user_id", right_index=True, how="left")
-        out[["songs_7d", "active_days_7d"]] = out[["songs_7d", "active_days_7d"]].fillna(0)
-    latest = latest_scores(scores)
-    if latest is not None:
-        out = out.merge(latest, on="user_id", how="left")
-    return out.reset_index(drop=True)
-
-
-def latest_scores(scores: pd.DataFrame | None) -> pd.DataFrame | None:
-    """Each user's most recent score (latest as_of, then latest scored_at), flagged if current."""
-    if scores is None or scores.empty:
-        return None
-    frame = scores.copy()
-    frame["user_id"] = frame["user_id"].astype(str)
-    order = ["as_of_date"] + (["scored_at"] if "scored_at" in frame.columns else [])
-    frame = frame.sort_values(order, kind="stable").drop_duplicates("user_id", keep="last")
-    newest = pd.to_datetime(scores["as_of_date"]).max()
-    frame["is_current_score"] = pd.to_datetime(frame["as_of_date"]) == newest
-    keep = ["user_id", "churn_probability", "risk_band", "reason_1", "reason_2", "reason_3",
-            "as_of_date", "model_run_id", "scored_at", "is_current_score"]
-    frame = frame[[c for c in keep if c in frame.columns]].rename(columns={"as_of_date": "score_as_of"})
-    frame["risk_band"] = frame["risk_band"].astype(str).str.lower()
-    return frame
+    return out.sort_values("user_id", kind="stable").reset_index(drop=True)
 
 
 def build_current_scores(customers: pd.DataFrame | None) -> pd.DataFrame | None:
     if customers is None or "is_current_score" not in customers.columns:
         return None
     return customers[customers["is_current_score"].eq(True)].reset_index(drop=True)
-
-
-def population_medians(customers: pd.DataFrame) -> dict[str, float]:
-    """Medians of the activity metrics over customers who have not cancelled: an agent compares a
-    caller with the customers still using the service, not with everyone who ever left."""
-    if "is_churned" in customers.columns:
-        customers = customers[~customers["is_churned"].eq(True)]
-    out = {}
-    for metric, _, _ in ACTIVITY_METRICS:
-        if metric in customers.columns:
-            value = pd.to_numeric(customers[metric], errors="coerce").median()
-            if not pd.isna(value):
-                out[metric] = float(value)
-    return out
 
 
 # metric, label, which direction is healthy
@@ -617,15 +596,17 @@ ACTIVITY_METRICS = (
 )
 
 
-def activity_against_median(row: dict[str, Any], medians: dict[str, float]) -> pd.DataFrame:
-    """The customer's activity metrics next to the population medians (one row per metric)."""
+def activity_against_median(row: dict[str, Any]) -> pd.DataFrame:
+    """The customer's activity figures next to the mart's medians of the population scored at the
+    same as_of (one row per metric); empty for a customer never scored (no population to compare)."""
     rows = []
     for metric, label, better in ACTIVITY_METRICS:
-        if metric not in row or metric not in medians:
+        median = _number(row.get(f"median_{metric}"))
+        if median is None:
             continue
-        rows.append({"metric": metric, "label": label, "value": _number(row[metric]),
-                     "median": medians[metric], "better": better})
-    return pd.DataFrame(rows, columns=["metric", "label", "value", "median", "better"])
+        rows.append({"metric": metric, "label": label, "value": _number(row.get(metric)), "median": median,
+                     "ratio": _number(row.get(f"{metric}_vs_median")), "better": better})
+    return pd.DataFrame(rows, columns=["metric", "label", "value", "median", "ratio", "better"])
 
 
 def _number(value: object) -> float | None:
@@ -671,7 +652,7 @@ def build_overview(customers: pd.DataFrame | None, daily: pd.DataFrame | None,
         active = current[~current["is_churned"].eq(True)]
         kpis["scored"] = int(len(active))
         kpis["high_risk"] = int((active["risk_band"] == "high").sum())
-        kpis["scores_as_of"] = active["score_as_of"].max() if len(active) else None
+        kpis["scores_as_of"] = active["scored_as_of_date"].max() if len(active) else None
     return {"kpis": kpis, "daily_totals": totals}
 
 
@@ -696,6 +677,22 @@ def build_model_runs(runs: pd.DataFrame | None) -> ModelRuns | None:
         by_protocol[str(protocol)] = run
     latest["selected_metrics"] = selected[0]
     return ModelRuns(ordered, latest, metrics_frame(latest.get("metrics")), by_protocol)
+
+
+def latest_backtest(backtests: pd.DataFrame | None) -> Backtest | None:
+    """The rows of the backtest created last, split into the pooled row and the snapshot rows."""
+    if backtests is None or backtests.empty or "created_at" not in backtests.columns:
+        return None
+    ordered = backtests.sort_values(["created_at", "backtest_id"], kind="stable")
+    rows = backtests[backtests["backtest_id"] == ordered["backtest_id"].iloc[-1]]
+    pooled = rows[rows["scope"] == "pooled"]
+    snapshots = (rows[rows["scope"] == "snapshot"].sort_values("as_of_date", kind="stable")
+                 .reset_index(drop=True))
+    first = (pooled if len(pooled) else rows).iloc[0]
+    summary = {k: _plain(v) for k, v in first.items()} if len(pooled) else {
+        k: _plain(first[k]) for k in ("backtest_id", "created_at", "kind", "model", "model_source")
+        if k in rows.columns}
+    return Backtest(summary, snapshots)
 
 
 def metrics_frame(metrics: object) -> pd.DataFrame:
@@ -794,14 +791,6 @@ def risk_cutoffs(run: dict[str, Any] | None) -> dict[str, float]:
             elif isinstance(value, list) and value and isinstance(value[0], (int, float)):
                 out[str(band).lower()] = float(value[0])
     return {b: v for b, v in out.items() if 0 < v < 1}
-
-
-def _data_end(users: pd.DataFrame, daily: pd.DataFrame | None) -> pd.Timestamp | None:
-    if "last_event_at" in users.columns and users["last_event_at"].notna().any():
-        return pd.to_datetime(users["last_event_at"]).max()
-    if daily is not None and len(daily):
-        return pd.to_datetime(daily["activity_date"]).max() + pd.Timedelta(days=1)
-    return None
 
 
 def _median(values: object) -> float | None:

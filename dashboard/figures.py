@@ -170,10 +170,11 @@ RATIO_CAP = 3.0  # bars stop at 300% of the median; the label still gives the re
 
 
 def activity_vs_median(activity: pd.DataFrame) -> go.Figure:
-    """Each metric as a share of the population median (100% = typical), red where worse."""
+    """Each metric as a share of the population median (100% = typical, the mart's `_vs_median`), red
+    where worse."""
     if activity is None or activity.empty:
-        return empty_figure("No activity yet", height=260)
-    ratio = [v / m if (v is not None and m) else np.nan for v, m in zip(activity["value"], activity["median"])]
+        return empty_figure("Not scored: no population to compare with", height=260)
+    ratio = [r if r is not None and r == r else np.nan for r in activity["ratio"]]
     worse = [(r < 1 if b == "higher" else r > 1) if r == r else False for r, b in zip(ratio, activity["better"])]
     text = [f"{_fmt(v)} vs {_fmt(m)}" for v, m in zip(activity["value"], activity["median"])]
     shown = [min(r, RATIO_CAP) if r == r else None for r in ratio]
@@ -332,6 +333,32 @@ def run_history(runs: pd.DataFrame) -> go.Figure:
     pad = max((started.max() - started.min()) * 0.1, pd.Timedelta(hours=12))
     return _figure(data, None, height=260, margin=dict(l=40, r=16, t=40, b=32), yaxis=dict(range=[0, 1]),
                    xaxis=dict(tickformat="%d %b", range=[started.min() - pad, started.max() + pad]))
+
+
+def backtest_snapshots(snapshots: pd.DataFrame) -> go.Figure:
+    """Per-snapshot ROC-AUC (left axis) and average precision as a multiple of prevalence (right
+    axis) over as_of_date, with the chance level of each (0.5 and 1×) dotted."""
+    title = "Backtest: each scored snapshot"
+    if snapshots is None or snapshots.empty:
+        return empty_figure("No per-snapshot rows in this backtest", height=300, title=title)
+    frame = snapshots.sort_values("as_of_date")
+    hover = "%{x|%d %b %Y}: %{y:.3f}<extra>ROC-AUC</extra>"
+    data = [
+        dict(type="scatter", x=frame["as_of_date"], y=frame["roc_auc"], mode="lines+markers", name="ROC-AUC",
+             line=dict(color="#0d9488"), hovertemplate=hover),
+        dict(type="scatter", x=frame["as_of_date"], y=frame["ap_lift"], mode="lines+markers", yaxis="y2",
+             name="Average precision ÷ prevalence", line=dict(color=PRIMARY, dash="dash"),
+             hovertemplate="%{x|%d %b %Y}: %{y:.2f}×<extra>AP lift</extra>"),
+    ]
+    top_lift = max(2.0, float(pd.to_numeric(frame["ap_lift"], errors="coerce").max() or 0) * 1.15)
+    return _figure(data, title, height=300, margin=dict(l=48, r=48, t=40, b=32), legend=CURVE_LEGEND,
+                   shapes=[_hline(0.5, "#0d9488"),
+                           dict(type="line", xref="paper", x0=0, x1=1, yref="y2", y0=1, y1=1,
+                                line=dict(color=PRIMARY, dash="dot", width=1))],
+                   xaxis=dict(tickformat="%d %b"),
+                   yaxis=dict(title=dict(text="ROC-AUC"), range=[0, 1]),
+                   yaxis2=dict(title=dict(text="AP ÷ prevalence"), overlaying="y", side="right",
+                               range=[0, top_lift], showgrid=False))
 
 
 # ---------------------------------------------------------------------------------------------

@@ -62,9 +62,14 @@ def make_lakehouse(home: str | Path, users: int = 400, start: dt.date = dt.date(
     home = Path(home)
     frames = build_frames(users=users, start=start, days=days, seed=seed, home=home)
     for name, (frame, partition) in frames.items():
-        if name == "curves":
+        if name in ("curves", "model_meta"):
             continue
         write_table(home, name, frame, partition_cols=partition, delta=name in delta_tables)
+    meta = frames["model_meta"][0]
+    model = home / "models" / meta["run_id"]
+    model.mkdir(parents=True, exist_ok=True)
+    (model / "model.json").write_text(json.dumps(meta, indent=1))
+    (home / "models" / "latest").write_text(meta["run_id"] + "\n")
     for run_id, curves in frames["curves"][0].items():
         report = home / "reports" / run_id
         report.mkdir(parents=True, exist_ok=True)
@@ -265,12 +270,15 @@ def build_frames(users: int, start: dt.date, days: int, seed: int, home: Path) -
     scores = _scores(features, runs, rng)
     return {
         "users": (user_table, None),
+        "customers": (_customers(user_table, daily, scores), None),
+        "model_backtests": (_backtests(runs, features, rng), None),
         "daily_activity": (daily, None),
         "sessions": (sessions, None),
         "user_features": (features, None),
         "churn_scores": (scores, ["as_of_date"]),
         "model_runs": (runs, None),
         "curves": (curves, None),
+        "model_meta": (_model_meta(runs, features), None),
     }
 
 
@@ -371,6 +379,22 @@ def _model_runs(home: Path, start: dt.date, d: int, as_of_days: list[int], rng) 
     return pd.DataFrame(rows), curves
 
 
+def _model_meta(runs: pd.DataFrame, features: pd.DataFrame) -> dict:
+    """model.json of the newest run, with the keys the what-if page reads: the inputs, their
+    importance (thumbs down per song first), 1st-99th percentile ranges and medians."""
+    run = runs.iloc[-1]
+    inputs = list(run["features"])
+    weights = np.arange(len(inputs), 0, -1, dtype=float)
+    values = {f: pd.to_numeric(features[f], errors="coerce").astype(float).dropna() for f in inputs}
+    return {
+        "run_id": run["run_id"], "model": run["selected_model"], "features": inputs,
+        "importance": dict(zip(inputs, (weights / weights.sum()).tolist())),
+        "feature_ranges": {f: [float(v.quantile(0.01)), float(v.quantile(0.99))] for f, v in values.items()},
+        "medians": {f: float(v.median()) for f, v in values.items()},
+        "risk_bands": RISK_CUTOFFS,
+    }
+
+
 def _curve_points(roc: float, auc_pr: float, features: list[str], rng) -> dict:
     k = roc / (1 - roc)
     fpr = np.linspace(0, 1, 41)
@@ -422,6 +446,94 @@ def _scores(features: pd.DataFrame, runs: pd.DataFrame, rng) -> pd.DataFrame:
                 "scored_at": pd.Timestamp(date) + pd.Timedelta(hours=6 + hours),
             }))
     return pd.concat(frames, ignore_index=True)
+
+
+# The activity figures the customers mart sets against the population scored at the same as_of.
+COMPARED = ("active_days", "songs_per_active_day", "sessions", "listen_hours", "songs_7d",
+            "thumbs_down_per_100_songs", "adverts_per_100_songs")
+
+
+def _customers(user_table: pa.Table, daily: pd.DataFrame, scores: pd.DataFrame) -> pa.Table:
+    """The dbt `customers` mart's columns, computed the way customers.sql defines them."""
+    users = user_table.to_pandas()
+    out = users.copy()
+    out["name"] = (out["first_name"].fillna("") + " " + out["last_name"].fillna("")).str.strip()
+    start = pd.concat([out["registered_at"], out["first_event_at"]], axis=1).min(axis=1)
+    out["tenure_days"] = (out["last_event_at"].dt.normalize() - start.dt.normalize()).dt.days
+    out["days_since_last_event"] = (out["last_event_at"].max().normalize()
+                                    - out["last_event_at"].dt.normalize()).dt.days
+    dates = pd.to_datetime(daily["activity_date"])
+    recent = daily[dates > dates.max() - pd.Timedelta(days=7)]
+    totals = daily.groupby("user_id").agg(thumbs_up=("thumbs_up_events", "sum"),
+                                          thumbs_down=("thumbs_down_events", "sum"),
+                                          adverts=("advert_events", "sum"))
+    totals["songs_7d"] = recent.groupby("user_id")["song_events"].sum()
+    totals["active_days_7d"] = recent.groupby("user_id").size()
+    out = out.merge(totals, left_on="user_id", right_index=True, how="left")
+    out[["songs_7d", "active_days_7d"]] = out[["songs_7d", "active_days_7d"]].fillna(0).astype(int)
+    songs = out["songs"].where(out["songs"] > 0)
+    out["songs_per_active_day"] = out["songs"] / out["active_days"].where(out["active_days"] > 0)
+    out["thumbs_down_per_100_songs"] = 100.0 * out["thumbs_down"] / songs
+    out["adverts_per_100_songs"] = 100.0 * out["adverts"] / songs
+    latest = scores.sort_values(["as_of_date", "scored_at"], kind="stable").drop_duplicates("user_id", keep="last")
+    latest = latest[["user_id", "as_of_date", "churn_probability", "risk_band", "reason_1", "reason_2",
+                     "reason_3", "model_run_id", "scored_at"]].rename(columns={"as_of_date": "scored_as_of_date"})
+    latest["is_current_score"] = latest["scored_as_of_date"] == scores["as_of_date"].max()
+    out = out.merge(latest, on="user_id", how="left")
+    population = scores[["user_id", "as_of_date"]].drop_duplicates().merge(out[["user_id", *COMPARED]],
+                                                                           on="user_id")
+    medians = population.groupby("as_of_date")[list(COMPARED)].median().add_prefix("median_")
+    medians["median_population_size"] = population.groupby("as_of_date").size()
+    out = out.merge(medians, left_on="scored_as_of_date", right_index=True, how="left")
+    for metric in COMPARED:
+        out[f"{metric}_vs_median"] = out[metric] / out[f"median_{metric}"].where(out[f"median_{metric}"] != 0)
+    table = pa.Table.from_pandas(out.drop(columns=["level_history"]), preserve_index=False)
+    return table.append_column("level_history", user_table.column("level_history"))
+
+
+def _backtests(runs: pd.DataFrame, features: pd.DataFrame, rng) -> pd.DataFrame:
+    """A model_backtests table in the layout models_ml.backtest writes: one older and one latest
+    rolling backtest, each with a row per snapshot and a pooled row."""
+    dates = sorted(pd.to_datetime(features["as_of_date"]).dt.date.unique())[2:-2]
+    rows = []
+    for k, created in enumerate((pd.Timestamp(runs["started_at"].min()), pd.Timestamp(runs["started_at"].max()))):
+        backtest_id = f"backtest-{created:%Y%m%dT%H%M%S}"
+        common = {"backtest_id": backtest_id, "created_at": created, "kind": "rolling", "model": "logreg",
+                  "model_source": runs["run_id"].iloc[-1], "train_as_of_first": dates[0] - dt.timedelta(days=7)}
+        total_rows = total_pos = 0
+        for date in dates:
+            n_rows = int(rng.integers(250, 400))
+            positives = int(rng.integers(10, 25))
+            total_rows, total_pos = total_rows + n_rows, total_pos + positives
+            prevalence = positives / n_rows
+            ap = prevalence * float(rng.uniform(1.8, 3.5))
+            rows.append({**common, "scope": "snapshot", "as_of_date": date,
+                         "train_as_of_last": date - dt.timedelta(days=HORIZON_DAYS),
+                         "rows": n_rows, "positives": positives, "prevalence": prevalence,
+                         "roc_auc": float(rng.uniform(0.62, 0.78)) + 0.02 * k,
+                         "average_precision": ap, "ap_lift": ap / prevalence,
+                         "precision_top10": ap * 1.3, "brier": prevalence * 0.9})
+        prevalence = total_pos / total_rows
+        roc, ap = 0.7 + 0.02 * k, prevalence * 2.6
+        rows.append({**common, "scope": "pooled", "as_of_date": None, "train_as_of_last": dates[-1],
+                     "rows": total_rows, "positives": total_pos, "prevalence": prevalence,
+                     "roc_auc": roc, "roc_auc_lo": roc - 0.04, "roc_auc_hi": roc + 0.04,
+                     "average_precision": ap, "average_precision_lo": ap * 0.8, "average_precision_hi": ap * 1.2,
+                     "ap_lift": ap / prevalence, "precision_top10": ap * 1.3, "precision_top10_lo": ap * 1.1,
+                     "precision_top10_hi": ap * 1.5, "brier": prevalence * 0.9, "brier_lo": prevalence * 0.85,
+                     "brier_hi": prevalence * 0.95})
+    frame = pd.DataFrame(rows, columns=BACKTEST_COLUMNS)
+    for column in ("as_of_date", "train_as_of_first", "train_as_of_last"):
+        frame[column] = pd.to_datetime(frame[column]).dt.date
+    return frame
+
+
+BACKTEST_COLUMNS = [
+    "backtest_id", "created_at", "kind", "model", "model_source", "scope", "as_of_date", "train_as_of_first",
+    "train_as_of_last", "rows", "positives", "prevalence", "roc_auc", "roc_auc_lo", "roc_auc_hi",
+    "average_precision", "average_precision_lo", "average_precision_hi", "ap_lift", "precision_top10",
+    "precision_top10_lo", "precision_top10_hi", "brier", "brier_lo", "brier_hi",
+]
 
 
 REASON_FEATURES = ("thumbs_down_per_song_28d", "adverts_per_song_28d", "days_since_last_activity",

@@ -222,22 +222,137 @@ def _first_line(exc: BaseException) -> str:
 
 
 def apply_edits(base: dict[str, Any], edits: dict[str, float | None]) -> dict[str, Any]:
-    """Start from `base` features, set the edited 28-day features and keep their counts consistent.
+    """Start from `base` features, set the edited ones and keep the 28-day counts consistent.
 
-    Songs, thumbs down and adverts over 28 days follow from the edited rates, so a model that
-    reads counts as well as ratios sees one coherent customer.
+    When a 28-day rate is edited (and its count is not), songs, thumbs down and adverts over 28
+    days follow from it, so a model that reads counts as well as ratios sees one coherent customer.
     """
     out = dict(base)
-    for key, value in edits.items():
-        if value is not None:
-            out[key] = float(value)
+    edited = {key for key, value in edits.items() if value is not None}
+    for key in edited:
+        out[key] = float(edits[key])
     days = out.get("active_days_28d")
     per_day = out.get("songs_per_active_day_28d")
-    if days is not None and per_day is not None:
+    rates_edited = edited & {"active_days_28d", "songs_per_active_day_28d"}
+    if rates_edited and "songs_28d" not in edited and days is not None and per_day is not None:
         out["songs_28d"] = float(days) * float(per_day)
-        songs = out["songs_28d"]
-        if out.get("thumbs_down_per_song_28d") is not None:
-            out["thumbs_down_28d"] = songs * float(out["thumbs_down_per_song_28d"])
-        if out.get("adverts_per_song_28d") is not None:
-            out["adverts_28d"] = songs * float(out["adverts_per_song_28d"])
+    songs = out.get("songs_28d")
+    for count, rate in (("thumbs_down_28d", "thumbs_down_per_song_28d"), ("adverts_28d", "adverts_per_song_28d")):
+        if (rate in edited or rates_edited) and count not in edited and songs is not None \
+                and out.get(rate) is not None:
+            out[count] = float(songs) * float(out[rate])
     return out
+
+
+# ----------------------------------------------------------------------------------------------
+# The page's controls: the selected model's most important features
+# ----------------------------------------------------------------------------------------------
+
+TOP_FEATURES = 5
+# is_paid has its own Free/Paid control on the page.
+NOT_A_SLIDER = ("is_paid",)
+
+
+@dataclass(frozen=True)
+class Control:
+    """One what-if slider: a model input, its label from the feature registry and its range."""
+
+    feature: str
+    label: str
+    low: float
+    high: float
+    step: float
+
+
+def model_controls(meta: dict[str, Any] | None, latest_features: Any = None,
+                   top: int = TOP_FEATURES) -> list[Control]:
+    """The model's `top` most important inputs as sliders, from the saved model's metadata.
+
+    Importance orders them (`meta["importance"]`; an older model without it: `meta["features"]` in
+    order), and `meta["feature_ranges"]` (1st-99th percentile of the training rows) bounds them;
+    without a range, the 1st-99th percentile of `latest_features` (a DataFrame) is used."""
+    if not meta or not meta.get("features"):
+        return []
+    features = [str(f) for f in meta["features"] if f not in NOT_A_SLIDER]
+    importance = meta.get("importance") or {}
+    if importance:
+        position = {f: i for i, f in enumerate(features)}
+        features = sorted(features, key=lambda f: (-_finite(importance.get(f), 0.0), position[f]))
+    ranges = meta.get("feature_ranges") or {}
+    out = []
+    for feature in features:
+        bounds = _range(ranges.get(feature)) or _observed_range(latest_features, feature)
+        if bounds is None:
+            continue
+        low, high, step = nice_range(*bounds)
+        out.append(Control(feature, feature_label(feature), low, high, step))
+        if len(out) == top:
+            break
+    return out
+
+
+def feature_label(name: str) -> str:
+    """The registry's label of a feature column; the column name in words if the registry lacks it."""
+    try:
+        from sparkify import features
+
+        return features.get(name).label
+    except Exception:  # an input the registry does not define, or the registry cannot load
+        return name.replace("_", " ").capitalize()
+
+
+def nice_range(low: float, high: float) -> tuple[float, float, float]:
+    """A slider step of about a hundredth of the range (1, 2 or 5 times a power of ten), with the
+    ends rounded out to whole steps."""
+    if high <= low:
+        high = low + 1.0
+    raw = (high - low) / 100
+    power = 10.0 ** math.floor(math.log10(raw))
+    step = next(m * power for m in (1, 2, 5, 10) if m * power >= raw)
+    low_out = math.floor(round(low / step, 9)) * step
+    high_out = math.ceil(round(high / step, 9)) * step
+    digits = max(0, -math.floor(math.log10(step))) + 1
+    return round(low_out, digits), round(high_out, digits), round(step, digits)
+
+
+def parse_typed(text: Any, control: Control) -> tuple[float | None, str | None]:
+    """A value typed for `control`: (value, None), (None, None) when blank, or (None, why not)."""
+    if text is None or (isinstance(text, str) and not text.strip()):
+        return None, None
+    try:
+        value = float(str(text).strip().replace(",", ""))
+    except ValueError:
+        return None, f"{control.label}: “{str(text)[:40]}” is not a number."
+    if not math.isfinite(value):
+        return None, f"{control.label}: {str(text).strip()[:40]} is not a finite number."
+    if not control.low <= value <= control.high:
+        return None, (f"{control.label}: {value:g} is outside the range this model was trained on "
+                      f"({control.low:g} to {control.high:g}).")
+    return value, None
+
+
+def _finite(value: Any, default: float) -> float:
+    try:
+        number = float(value)
+    except (TypeError, ValueError):
+        return default
+    return number if math.isfinite(number) else default
+
+
+def _range(value: Any) -> tuple[float, float] | None:
+    if not isinstance(value, (list, tuple)) or len(value) != 2:
+        return None
+    low, high = _finite(value[0], math.nan), _finite(value[1], math.nan)
+    return (low, high) if math.isfinite(low) and math.isfinite(high) and low <= high else None
+
+
+def _observed_range(frame: Any, feature: str) -> tuple[float, float] | None:
+    if frame is None or feature not in getattr(frame, "columns", ()):
+        return None
+    import pandas as pd
+
+    values = pd.to_numeric(frame[feature], errors="coerce").astype(float)
+    values = values[values.map(math.isfinite)]
+    if values.empty:
+        return None
+    return float(values.quantile(0.01)), float(values.quantile(0.99))

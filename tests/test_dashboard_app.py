@@ -6,6 +6,7 @@ import base64
 import hashlib
 import json
 import re
+import shutil
 import subprocess
 import sys
 from pathlib import Path
@@ -147,3 +148,24 @@ def test_pages_say_what_to_run_before_the_first_build(tmp_path, path, command):
     app = create_app(Lakehouse(tmp_path), WhatIfAdapter(target="no_such_module_for_sparkify"), users={})
     text = page(app.server.test_client(), path, "?user=1" if path == "/customer" else "")
     assert command in text and "Traceback" not in text
+
+
+def test_model_page_shows_the_latest_backtest_with_its_intervals(client, home):
+    import duckdb
+
+    pooled = duckdb.sql(f"""
+        select roc_auc, roc_auc_lo, roc_auc_hi
+        from read_parquet('{home}/warehouse/sparkify.db/model_backtests/*.parquet')
+        where scope = 'pooled' order by created_at desc limit 1""").fetchall()[0]
+    text = page(client, "/model")
+    assert "backtest-pooled" in text and "backtest-snapshots" in text
+    assert f"{pooled[0]:.3f}" in text and f"95% CI {pooled[1]:.3f}–{pooled[2]:.3f}" in text
+
+
+def test_model_page_without_a_backtest_says_how_to_make_one(tmp_path):
+    home = make_lakehouse(tmp_path, users=30, seed=5)
+    shutil.rmtree(home / "warehouse" / "sparkify.db" / "model_backtests")
+    client = create_app(Lakehouse(home, check_interval=0), WhatIfAdapter(function=lambda f: 0.1),
+                        users={}).server.test_client()
+    text = page(client, "/model")
+    assert "backtest-none" in text and "make backtest" in text and "Traceback" not in text

@@ -8,6 +8,7 @@ from the app. Each page is screenshotted to $SPARKIFY_HOME/reports/screenshots/.
 from __future__ import annotations
 
 import hashlib
+import json
 import os
 import re
 from pathlib import Path
@@ -24,6 +25,7 @@ from dashboard.data import Lakehouse
 from dashboard.server import serve_in_thread
 from dashboard.synthetic import make_lakehouse
 from dashboard.whatif import WhatIfAdapter
+from sparkify import features as registry
 
 sync_api = pytest.importorskip("playwright.sync_api")
 
@@ -168,10 +170,43 @@ def test_what_if_slider_changes_the_probability(server, page):
     number = page.locator("#whatif-probability")
     sync_api.expect(number).to_have_text(re.compile(r"%$"))
     before = number.inner_text()
-    page.locator("[role=slider]").first.focus()  # thumbs down per 100 songs
+    page.locator("[role=slider]").first.focus()  # thumbs down per song: the model's most important input
     page.keyboard.press("End")
     sync_api.expect(number).not_to_have_text(before)
     assert float(number.inner_text().rstrip("%")) > float(before.rstrip("%"))
+    assert page.problems == []
+
+
+def test_what_if_sliders_are_the_models_top_features_and_bad_typed_values_are_refused(server, page, home):
+    meta = json.loads((home / "models" / (home / "models" / "latest").read_text().strip() / "model.json").read_text())
+    ranked = sorted((f for f in meta["features"] if f != "is_paid"), key=lambda f: -meta["importance"][f])
+    page.goto(server.url + "/what-if")
+    number = page.locator("#whatif-probability")
+    sync_api.expect(number).to_have_text(re.compile(r"%$"))
+    labels = page.locator(".control-label").all_inner_texts()
+    assert labels[:5] == [registry.get(f).label for f in ranked[:5]]
+    typed = page.locator(".whatif-typed").first
+    for text, why in (("inf", "not a finite number"), ("1e9", "outside the range")):
+        typed.fill(text)
+        typed.press("Enter")
+        sync_api.expect(page.locator("#whatif-invalid")).to_contain_text(why)
+    low, high = meta["feature_ranges"][ranked[0]]
+    typed.fill(f"{(low + high) / 2:.4f}")
+    typed.press("Enter")
+    sync_api.expect(number).to_have_text(re.compile(r"%$"))
+    assert "Traceback" not in page.inner_text("body")
+    assert page.problems == []
+
+
+def test_model_page_shows_the_latest_backtest_per_snapshot(server, page, home):
+    snapshots = duckdb.sql(f"""
+        select count(*) from read_parquet('{table_glob(home, "model_backtests")}')
+        where scope = 'snapshot' and created_at = (
+            select max(created_at) from read_parquet('{table_glob(home, "model_backtests")}'))""").fetchall()[0][0]
+    page.goto(server.url + "/model")
+    page.wait_for_selector("#backtest-snapshots .ag-row")
+    assert page.locator("#backtest-snapshots .ag-center-cols-container .ag-row").count() == snapshots
+    sync_api.expect(page.locator("#backtest-pooled")).to_contain_text("95% CI")
     assert page.problems == []
 
 

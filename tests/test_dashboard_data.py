@@ -25,7 +25,9 @@ HISTORY = pa.list_(pa.struct([("changed_at", pa.timestamp("us")), ("from_level",
                               ("to_level", pa.string()), ("change_type", pa.string())]))
 
 
-def users_table() -> pa.Table:
+def customers_table() -> pa.Table:
+    """A tiny `customers` mart as dbt writes it; the derived columns are worked out by hand from
+    the profile columns, daily_frame() and scores_frame() below."""
     frame = pd.DataFrame({
         "user_id": ["1", "2", "3"],
         "first_name": ["Ann", "Bob", "Cy"],
@@ -47,6 +49,28 @@ def users_table() -> pa.Table:
         "songs": [100, 10, 150],
         "sessions": [5, 2, 6],
         "listen_hours": [6.0, 0.6, 9.0],
+        "name": ["Ann Lee", "Bob Ray", "Cy Lee"],
+        "tenure_days": [39, 18, 9],  # 1 Sep -> 10 Oct, 20 Sep -> 8 Oct, 1 Oct -> 10 Oct
+        "days_since_last_event": [0, 2, 0],
+        "songs_per_active_day": [25.0, 5.0, 30.0],
+        "songs_7d": [75, 0, 60],  # 4-10 Oct in daily_frame: user 1 on 5, 9, 10 Oct; user 3 on 6, 10 Oct
+        "thumbs_down_per_100_songs": [0.0, 20.0, 0.0],
+        "adverts_per_100_songs": [8.0, 40.0, 6.666666666666667],
+        # latest score: user 1 re-scored at 09:00 on 11 Oct; user 2 only scored on 4 Oct
+        "scored_as_of_date": [D(2018, 10, 11), D(2018, 10, 4), D(2018, 10, 11)],
+        "is_current_score": [True, False, True],
+        "churn_probability": [0.35, 0.50, 0.05],
+        "risk_band": ["high", "high", "low"],
+        "reason_1": ["2.0× more thumbs down per song than typical"] * 3,
+        "reason_2": [None, None, None],
+        "reason_3": [None, None, None],
+        "model_run_id": ["run-a"] * 3,
+        "scored_at": [T("2018-10-11 09:00"), T("2018-10-04 06:00"), T("2018-10-11 06:00")],
+        # medians of the population scored at the customer's as_of: {1, 3} on 11 Oct, {1, 2, 3} on 4 Oct
+        "median_active_days": [4.5, 4.0, 4.5],
+        "active_days_vs_median": [4 / 4.5, 2 / 4.0, 5 / 4.5],
+        "median_songs_per_active_day": [27.5, 25.0, 27.5],
+        "songs_per_active_day_vs_median": [25 / 27.5, 5 / 25.0, 30 / 27.5],
     })
     table = pa.Table.from_pandas(frame, preserve_index=False)
     history = [[{"changed_at": dt.datetime(2018, 10, 5, 13), "from_level": "free", "to_level": "paid",
@@ -98,7 +122,7 @@ def runs_frame() -> pd.DataFrame:
 
 @pytest.fixture()
 def home(tmp_path):
-    write_table(tmp_path, "users", users_table())
+    write_table(tmp_path, "customers", customers_table())
     write_table(tmp_path, "daily_activity", daily_frame())
     write_table(tmp_path, "churn_scores", scores_frame(), partition_cols=["as_of_date"])
     write_table(tmp_path, "model_runs", runs_frame())
@@ -130,16 +154,13 @@ def test_daily_totals_count_active_users_and_events(lakehouse):
     assert totals.loc[T("2018-10-02"), "songs"] == 5 + 30
 
 
-def test_customers_have_songs_per_day_tenure_and_latest_score(lakehouse):
-    c = lakehouse.customers().set_index("user_id")
-    assert c.loc["1", "songs_per_active_day"] == 25
-    assert c.loc["1", "tenure_days"] == 39  # 1 Sep -> 10 Oct 12:00 (end of data)
-    assert c.loc["2", "tenure_days"] == 18  # 20 Sep -> cancelled 8 Oct 18:00
-    assert c.loc["1", "churn_probability"] == pytest.approx(0.35)  # latest scored_at of the latest as_of
-    assert bool(c.loc["1", "is_current_score"]) is True
-    assert c.loc["2", "churn_probability"] == pytest.approx(0.50)  # only scored on 4 Oct
-    assert bool(c.loc["2", "is_current_score"]) is False
-    assert c.loc["2", "thumbs_down_per_100_songs"] == pytest.approx(2 / 10 * 100)
+def test_customers_come_from_the_mart_unchanged(lakehouse, home):
+    mart = read_table(table_dir(home, "customers")).set_index("user_id")
+    shown = lakehouse.customers().set_index("user_id")
+    assert shown.index.tolist() == ["1", "2", "3"]
+    for column in ("tenure_days", "songs_per_active_day", "churn_probability", "median_active_days",
+                   "scored_as_of_date", "is_current_score"):
+        assert shown[column].tolist() == mart.loc[shown.index, column].tolist(), column
 
 
 def test_at_risk_lists_current_active_customers_by_probability(lakehouse):
@@ -160,10 +181,32 @@ def test_customer_view_slices_daily_rows_and_level_changes(lakehouse):
                                                      ("2018-10-01", "2018-10-05", "2018-10-09", "2018-10-10")]
     assert view.level_changes["change_type"].tolist() == ["upgrade"]
     assert view.score["churn_probability"] == pytest.approx(0.35)
-    activity = view.activity.set_index("metric")  # medians over customers who have not cancelled: 1 and 3
+    activity = view.activity.set_index("metric")  # medians of the users scored on 11 Oct: 1 and 3
     assert activity.loc["songs_per_active_day", "value"] == 25
     assert activity.loc["songs_per_active_day", "median"] == 27.5  # 25 and 30
+    assert activity.loc["songs_per_active_day", "ratio"] == pytest.approx(25 / 27.5)
     assert activity.loc["active_days", "median"] == 4.5  # 4 and 5
+    assert set(activity.index) == {"active_days", "songs_per_active_day"}  # the mart's median columns
+
+
+def test_customer_scored_earlier_is_compared_with_the_population_scored_then(lakehouse):
+    view = lakehouse.customer("2")
+    activity = view.activity.set_index("metric")  # users 1, 2 and 3 were scored on 4 Oct
+    assert activity.loc["active_days", "median"] == 4  # 4, 2, 5
+    assert activity.loc["active_days", "ratio"] == pytest.approx(0.5)
+    assert view.score["scored_as_of_date"] == T("2018-10-04")
+    assert view.score["is_current_score"] is False
+
+
+def test_customer_never_scored_has_no_comparison(home):
+    table = customers_table()
+    frame = table.to_pandas()
+    for column in ("median_active_days", "median_songs_per_active_day", "churn_probability"):
+        frame.loc[frame["user_id"] == "3", column] = None
+    write_table(home, "customers", pa.Table.from_pandas(frame, preserve_index=False))
+    view = Lakehouse(home, check_interval=0).customer("3")
+    assert view.activity.empty
+    assert view.score is None
 
 
 def test_score_on_a_training_date_is_flagged_in_sample(lakehouse):
@@ -198,9 +241,9 @@ def test_unknown_id_has_no_customer_view(lakehouse):
 # -- caching and rebuilds --------------------------------------------------------------------------
 
 def test_table_reloads_when_its_files_change(home):
-    cache = TableCache("users", table_dir(home, "users"), check_interval=0)
+    cache = TableCache("customers", table_dir(home, "customers"), check_interval=0)
     assert len(cache.get().frame) == 3
-    write_table(home, "users", users_table().slice(0, 2))
+    write_table(home, "customers", customers_table().slice(0, 2))
     snap = cache.get()
     assert len(snap.frame) == 2 and snap.version == 2 and snap.problem is None
 
@@ -212,7 +255,7 @@ def test_unchanged_table_is_not_read_again(home):
         reads.append(path)
         return read_table(path, query, drop)
 
-    cache = TableCache("users", table_dir(home, "users"), check_interval=0, reader=counting_reader)
+    cache = TableCache("customers", table_dir(home, "customers"), check_interval=0, reader=counting_reader)
     cache.get()
     cache.get()
     assert len(reads) == 1
@@ -220,25 +263,25 @@ def test_unchanged_table_is_not_read_again(home):
 
 def test_last_good_copy_is_served_while_the_folder_is_rebuilt(home, lakehouse):
     assert lakehouse.customers() is not None
-    shutil.rmtree(table_dir(home, "users"))
-    snap = lakehouse.snapshot("users")
+    shutil.rmtree(table_dir(home, "customers"))
+    snap = lakehouse.snapshot("customers")
     assert len(snap.frame) == 3 and "being rebuilt" in snap.problem
     assert lakehouse.lookup("3").status == "found"
-    assert any("being rebuilt" in note for note in lakehouse.notes("users"))
-    write_table(home, "users", users_table())
-    assert lakehouse.snapshot("users").problem is None
+    assert any("being rebuilt" in note for note in lakehouse.notes("customers"))
+    write_table(home, "customers", customers_table())
+    assert lakehouse.snapshot("customers").problem is None
 
 
 def test_half_written_or_corrupt_files_keep_the_last_good_copy(home):
-    cache = TableCache("users", table_dir(home, "users"), check_interval=0)
+    cache = TableCache("customers", table_dir(home, "customers"), check_interval=0)
     assert len(cache.get().frame) == 3
-    (table_dir(home, "users") / "_temporary").mkdir()  # Spark is writing
+    (table_dir(home, "customers") / "_temporary").mkdir()  # Spark is writing
     assert len(cache.get().frame) == 3 and cache.get().problem == "being rebuilt"
-    (table_dir(home, "users") / "_temporary").rmdir()
-    (table_dir(home, "users") / "part-00001.parquet").write_bytes(b"not parquet at all")
+    (table_dir(home, "customers") / "_temporary").rmdir()
+    (table_dir(home, "customers") / "part-00001.parquet").write_bytes(b"not parquet at all")
     snap = cache.get()
     assert len(snap.frame) == 3 and "unreadable" in snap.problem
-    os.remove(table_dir(home, "users") / "part-00001.parquet")
+    os.remove(table_dir(home, "customers") / "part-00001.parquet")
     assert cache.get().problem is None
 
 
@@ -246,14 +289,14 @@ def test_missing_table_says_what_to_run(tmp_path):
     lakehouse = Lakehouse(tmp_path, check_interval=0)
     assert lakehouse.customers() is None and lakehouse.at_risk() is None and lakehouse.model_runs() is None
     assert lakehouse.lookup("1").status == "unavailable"
-    notes = " ".join(lakehouse.notes("users", "churn_scores"))
+    notes = " ".join(lakehouse.notes("customers", "churn_scores"))
     assert "make build" in notes and "make train" in notes
 
 
 def test_spark_marker_files_are_ignored(home):
-    (table_dir(home, "users") / "_SUCCESS").write_text("")
-    (table_dir(home, "users") / ".part-00000.snappy.parquet.crc").write_bytes(b"\x00\x01")
-    assert len(read_table(table_dir(home, "users"))) == 3
+    (table_dir(home, "customers") / "_SUCCESS").write_text("")
+    (table_dir(home, "customers") / ".part-00000.snappy.parquet.crc").write_bytes(b"\x00\x01")
+    assert len(read_table(table_dir(home, "customers"))) == 3
 
 
 def test_delta_table_is_read_with_timestamps_in_naive_utc(tmp_path):
@@ -336,3 +379,38 @@ def test_what_if_adapter_passes_only_the_models_numeric_inputs(monkeypatch, tmp_
     result = adapter.predict({"songs_7d": 4, "is_paid": True, "as_of_date": "2018-10-01", "x": float("nan")})
     assert (result.probability, result.band, result.reasons) == (0.1, "low", ["fine"])
     assert seen == {"songs_7d": 4.0, "is_paid": 1.0}
+
+
+# -- backtests -----------------------------------------------------------------------------------
+
+def backtests_frame() -> pd.DataFrame:
+    """Two backtests; the later one (bt-2) has two snapshots, written newest first, and a pooled row."""
+    def row(backtest, created, scope, as_of, rows, positives, roc, ap, lo=None, hi=None):
+        return {"backtest_id": backtest, "created_at": created, "kind": "rolling", "model": "logreg",
+                "model_source": "run-a", "scope": scope, "as_of_date": as_of,
+                "train_as_of_first": D(2018, 10, 8), "train_as_of_last": D(2018, 10, 29), "rows": rows,
+                "positives": positives, "prevalence": positives / rows, "roc_auc": roc, "roc_auc_lo": lo,
+                "roc_auc_hi": hi, "average_precision": ap, "ap_lift": ap / (positives / rows)}
+    return pd.DataFrame([
+        row("bt-1", T("2018-12-04 06:00"), "pooled", None, 500, 20, 0.60, 0.10, 0.55, 0.65),
+        row("bt-2", T("2018-12-05 06:00"), "snapshot", D(2018, 11, 19), 300, 15, 0.72, 0.20),
+        row("bt-2", T("2018-12-05 06:00"), "snapshot", D(2018, 11, 12), 200, 10, 0.66, 0.15),
+        row("bt-2", T("2018-12-05 06:00"), "pooled", None, 500, 25, 0.70, 0.18, 0.64, 0.76),
+    ])
+
+
+def test_model_page_backtest_is_the_latest_one_split_into_pooled_and_snapshots(tmp_path):
+    write_table(tmp_path, "model_backtests", backtests_frame())
+    backtest = Lakehouse(tmp_path, check_interval=0).backtest()
+    assert backtest.pooled["backtest_id"] == "bt-2"
+    assert backtest.pooled["roc_auc"] == 0.70
+    assert (backtest.pooled["roc_auc_lo"], backtest.pooled["roc_auc_hi"]) == (0.64, 0.76)
+    assert backtest.pooled["ap_lift"] == pytest.approx(0.18 / (25 / 500))  # 3.6
+    assert backtest.snapshots["as_of_date"].tolist() == [T("2018-11-12"), T("2018-11-19")]
+    assert backtest.snapshots["ap_lift"].tolist() == pytest.approx([0.15 / 0.05, 0.20 / 0.05])
+
+
+def test_no_backtest_table_means_no_backtest(tmp_path):
+    lakehouse = Lakehouse(tmp_path, check_interval=0)
+    assert lakehouse.backtest() is None
+    assert "make backtest" in " ".join(lakehouse.notes("model_backtests"))

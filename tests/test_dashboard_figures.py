@@ -76,7 +76,8 @@ def test_engagement_scatter_colours_by_band_and_greys_the_unscored():
 
 def test_activity_against_median_is_a_ratio_and_red_where_worse():
     activity = pd.DataFrame({"metric": ["active_days", "thumbs_down"], "label": ["Days active", "Thumbs down"],
-                             "value": [5.0, 3.0], "median": [10.0, 1.5], "better": ["higher", "lower"]})
+                             "value": [5.0, 3.0], "median": [10.0, 1.5], "ratio": [5.0 / 10.0, 3.0 / 1.5],
+                             "better": ["higher", "lower"]})
     fig = figures.activity_vs_median(activity)
     assert list(fig.data[0].x) == [0.5, 2.0]
     assert list(fig.data[0].marker.color) == [BAND_COLORS["high"], BAND_COLORS["high"]]
@@ -85,7 +86,7 @@ def test_activity_against_median_is_a_ratio_and_red_where_worse():
 
 def test_activity_far_above_the_median_is_capped_but_labelled_with_real_numbers():
     activity = pd.DataFrame({"metric": ["songs_7d"], "label": ["Songs"], "value": [1086.0], "median": [6.0],
-                             "better": ["higher"]})
+                             "ratio": [1086.0 / 6.0], "better": ["higher"]})
     fig = figures.activity_vs_median(activity)
     assert list(fig.data[0].x) == [figures.RATIO_CAP]
     assert list(fig.data[0].text) == ["1,086 vs 6.0"]
@@ -127,3 +128,21 @@ def test_probability_gauge_marks_both_points():
     assert list(trace(fig, "What-if").x) == [0.3] and list(trace(fig, "Starting point").x) == [0.1]
     assert trace(fig, "What-if").marker.color == BAND_COLORS["high"]
     assert np.isclose([s.x0 for s in fig.layout.shapes], [0, 0.1, 0.25]).all()
+
+
+def test_backtest_figure_plots_roc_auc_and_ap_lift_per_snapshot_in_date_order():
+    snapshots = pd.DataFrame({"as_of_date": [T("2018-11-12"), T("2018-10-29"), T("2018-11-05")],
+                              "roc_auc": [0.71, 0.64, 0.69], "average_precision": [0.15, 0.12, 0.20],
+                              "prevalence": [0.05, 0.06, 0.05]})
+    snapshots["ap_lift"] = snapshots["average_precision"] / snapshots["prevalence"]  # 3.0, 2.0, 4.0
+    fig = figures.backtest_snapshots(snapshots)
+    roc, lift = trace(fig, "ROC-AUC"), trace(fig, "Average precision ÷ prevalence")
+    assert list(roc.x) == [T("2018-10-29"), T("2018-11-05"), T("2018-11-12")]
+    assert list(roc.y) == [0.64, 0.69, 0.71]
+    assert list(lift.y) == pytest.approx([2.0, 4.0, 3.0])
+    assert lift.yaxis == "y2" and fig.layout.yaxis2.range[1] >= 4.0
+
+
+def test_backtest_figure_without_snapshots_says_so():
+    fig = figures.backtest_snapshots(pd.DataFrame(columns=["as_of_date", "roc_auc", "ap_lift"]))
+    assert fig.data == () and "No per-snapshot rows" in fig.layout.annotations[0].text

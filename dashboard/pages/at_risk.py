@@ -75,13 +75,13 @@ def _options(frame: pd.DataFrame, column: str) -> list[dict]:
 @safe
 def layout(**_query) -> html.Div:
     lh = lakehouse()
-    notes = notes_banner(lh.notes("users", "churn_scores"))
+    notes = notes_banner(lh.notes("customers", "churn_scores"))
     frame = lh.at_risk()
     if frame is None:
         return html.Div([page_header("At-risk customers"), notes, empty_state(
             "No churn scores yet", "Train and score a model; the list of customers most likely to "
             "cancel appears here.", "make train")])
-    as_of = frame["score_as_of"].max() if len(frame) else None
+    as_of = frame["scored_as_of_date"].max() if len(frame) else None
     counts = frame["risk_band"].value_counts()
     cards = [kpi_card("Active customers scored", fmt_int(len(frame)), f"as of {fmt_date(as_of)}", PRIMARY)]
     cards += [kpi_card(BAND_LABELS[b], fmt_int(counts.get(b, 0)),
@@ -147,7 +147,7 @@ def export_csv(_clicks, bands, levels, states):
     if frame is None:
         return no_update
     part = filtered(frame, bands, levels, states)
-    as_of = frame["score_as_of"].max() if len(frame) else None
+    as_of = frame["scored_as_of_date"].max() if len(frame) else None
     name = f"sparkify-at-risk-{pd.Timestamp(as_of).date() if as_of is not None else 'latest'}.csv"
     return dcc.send_data_frame(part.to_csv, name, index=False)
 

@@ -58,11 +58,11 @@ def search(_submits, _clicks, value):
 def render(query: str) -> object:
     lh = lakehouse()
     result: Lookup = lh.lookup(query)
-    notes = notes_banner(lh.notes("users", "daily_activity", "sessions", "churn_scores"))
+    notes = notes_banner(lh.notes("customers", "daily_activity", "sessions", "churn_scores"))
     if result.status == "empty":
         return html.Div([notes, _start_here(lh)])
     if result.status == "unavailable":
-        return html.Div([notes, empty_state("No customers yet", "The users table has not been built.",
+        return html.Div([notes, empty_state("No customers yet", "The customers table has not been built.",
                                             "make build")])
     if result.status == "unknown":
         return html.Div([notes, dbc.Alert([
@@ -119,7 +119,7 @@ def _customer(view: CustomerView, cutoffs: dict[str, float]) -> html.Div:
             dbc.Col(_profile_card(p), lg=4, className="mb-3"),
             dbc.Col(section("Activity against the median customer",
                             chart(figures.activity_vs_median(view.activity)),
-                            "Against the median customer who has not cancelled; red is worse than typical"),
+                            "Against the median of the customers scored on the same date; red is worse than typical"),
                     lg=4, className="mb-3"),
         ], className="g-3"),
         dbc.Row([
@@ -160,7 +160,7 @@ def _risk_card(view: CustomerView) -> dbc.Card:
                   risk_badge(band)], className="d-flex justify-content-between align-items-center"),
         html.Div(fmt_pct(score.get("churn_probability")), className="risk-number", style={"color": color},
                  id="customer-probability"),
-        html.Div(f"chance of cancelling in the next 14 days, as of {fmt_date(score.get('score_as_of'))}",
+        html.Div(f"chance of cancelling in the next 14 days, as of {fmt_date(score.get('scored_as_of_date'))}",
                  className="risk-caption"),
         html.Div("Why", className="kpi-label mt-3"),
         html.Ol([html.Li(r) for r in reasons], className="reasons") if reasons else

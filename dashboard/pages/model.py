@@ -42,7 +42,7 @@ def layout(**_query) -> html.Div:
     if runs is None:
         return html.Div([page_header("Model"), notes, empty_state(
             "No training run yet", "Train the churn model; its test metrics, curves and history "
-            "appear here.", "make train")])
+            "appear here.", "make train"), _backtest(lh.backtest())])
     latest = runs.latest
     curves = lh.report_curves(latest)
     selected = latest.get("selected_model")
@@ -59,6 +59,7 @@ def layout(**_query) -> html.Div:
             dbc.Col(section(None, chart(figures.feature_importance(_importance(curves, selected)))),
                     lg=7, className="mb-3"),
         ], className="g-3"),
+        _backtest(lh.backtest()),
         _curves(lh, latest, curves, selected),
         section("History of runs", dbc.Row([
             dbc.Col(chart(figures.run_history(runs.runs)), lg=4),
@@ -99,6 +100,92 @@ def _summary(run: dict) -> html.Div:
         dbc.Card(dbc.CardBody(html.Dl([x for k, v in meta for x in (html.Dt(k), html.Dd(v))],
                                       className="run-meta")), className="section-card mb-3"),
     ])
+
+
+BACKTEST_SUBTITLE = (
+    "Rolling origin: for every snapshot with a complete label window, a model trained only on "
+    "snapshots whose horizon ended by then scores it; pooled over all of them, with bootstrap 95% "
+    "intervals grouped by customer.")
+FIXED_MODEL_SUBTITLE = (
+    "A fixed model, trained elsewhere, scores every snapshot of this lakehouse with a complete label "
+    "window: a cross-dataset check; pooled, with bootstrap 95% intervals grouped by customer.")
+SNAPSHOT_COLUMNS = [
+    {"field": "as_of", "headerName": "As of", "minWidth": 120},
+    {"field": "rows", "headerName": "Customers", "type": "numericColumn"},
+    {"field": "positives", "headerName": "Churners", "type": "numericColumn"},
+    {"field": "prevalence", "headerName": "Prevalence", "type": "numericColumn"},
+    {"field": "roc_auc", "headerName": "ROC-AUC", "type": "numericColumn"},
+    {"field": "average_precision", "headerName": "Avg precision", "type": "numericColumn"},
+    {"field": "ap_lift", "headerName": "AP ÷ prevalence", "type": "numericColumn"},
+    {"field": "precision_top10", "headerName": "Precision top 10%", "type": "numericColumn"},
+    {"field": "brier", "headerName": "Brier", "type": "numericColumn"},
+    {"field": "train", "headerName": "Trained on", "minWidth": 190},
+]
+
+
+def _backtest(backtest) -> html.Div:
+    if backtest is None:
+        return section("Backtest", html.P(
+            "No backtest yet. Run `make backtest` (python -m models_ml.backtest) to see how the model "
+            "would have ranked every past snapshot.", className="text-muted mb-0", id="backtest-none"),
+            fill=False, class_name="mb-3")
+    p = backtest.pooled
+    cards = [
+        kpi_card("Pooled ROC-AUC", fmt_num(p.get("roc_auc"), 3), _ci(p, "roc_auc", 3), PRIMARY),
+        kpi_card("Average precision", fmt_num(p.get("average_precision"), 3),
+                 f"{fmt_num(p.get('ap_lift'), 1)}× the {fmt_pct(p.get('prevalence'))} base rate · "
+                 + _ci(p, "average_precision", 3), PRIMARY),
+        kpi_card("Precision in top 10%", fmt_pct(p.get("precision_top10")), _ci(p, "precision_top10", 3), PRIMARY),
+        kpi_card("Brier score", fmt_num(p.get("brier"), 4), _ci(p, "brier", 4), PRIMARY),
+        kpi_card("Scored", fmt_int(p.get("rows")), f"customer-weeks · {fmt_int(p.get('positives'))} churners",
+                 PRIMARY),
+    ]
+    trained = (f"{fmt_date(p.get('train_as_of_first'))} – {fmt_date(p.get('train_as_of_last'))}"
+               if p.get("train_as_of_first") else "–")
+    meta = html.Div(f"{p.get('kind') or '–'} backtest {p.get('backtest_id') or ''} of {p.get('model') or '–'} "
+                    f"({p.get('model_source') or '–'}), created {fmt_date(p.get('created_at'), with_time=True)}; "
+                    f"training snapshots {trained}", className="text-muted small mb-2", id="backtest-meta")
+    return section("Backtest", html.Div([
+        dbc.Row([dbc.Col(c, xs=6, md=4, xl=True, className="mb-3") for c in cards], className="g-3",
+                id="backtest-pooled"),
+        meta,
+        dbc.Row([
+            dbc.Col(chart(figures.backtest_snapshots(backtest.snapshots)), lg=5),
+            dbc.Col(_snapshot_grid(backtest.snapshots), lg=7),
+        ], className="g-3"),
+    ]), BACKTEST_SUBTITLE if p.get("kind") != "model" else FIXED_MODEL_SUBTITLE, fill=False, class_name="mb-3")
+
+
+def _ci(row: dict, metric: str, digits: int) -> str:
+    low, high = row.get(f"{metric}_lo"), row.get(f"{metric}_hi")
+    if low is None or high is None:
+        return "no interval"
+    return f"95% CI {fmt_num(low, digits)}–{fmt_num(high, digits)}"
+
+
+def _snapshot_grid(snapshots: pd.DataFrame) -> object:
+    if snapshots is None or snapshots.empty:
+        return html.P("No per-snapshot rows.", className="text-muted")
+    records = []
+    for row in snapshots.to_dict("records"):
+        first, last = row.get("train_as_of_first"), row.get("train_as_of_last")
+        records.append({
+            "as_of": fmt_date(row.get("as_of_date")), "rows": row.get("rows"), "positives": row.get("positives"),
+            "prevalence": fmt_pct(row.get("prevalence")), "roc_auc": _round(row.get("roc_auc"), 3),
+            "average_precision": _round(row.get("average_precision"), 3), "ap_lift": _round(row.get("ap_lift"), 2),
+            "precision_top10": _round(row.get("precision_top10"), 3), "brier": _round(row.get("brier"), 4),
+            "train": f"{fmt_date(first)} – {fmt_date(last)}" if first is not None and last is not None
+            and not pd.isna(last) else "–",
+        })
+    return dag.AgGrid(
+        id="backtest-snapshots", rowData=records, columnDefs=SNAPSHOT_COLUMNS,
+        defaultColDef={"sortable": True, "resizable": True, "flex": 1, "minWidth": 90},
+        dashGridOptions={"domLayout": "autoHeight", "suppressCellFocus": True, "theme": GRID_THEME},
+        columnSize="responsiveSizeToFit", style={"height": None})
+
+
+def _round(value, digits: int):
+    return None if value is None or pd.isna(value) else round(float(value), digits)
 
 
 def _dates(values) -> str:

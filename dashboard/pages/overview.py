@@ -21,12 +21,12 @@ dash.register_page(__name__, path="/", name="Overview", title="Overview · Spark
 @safe
 def layout(**_query) -> html.Div:
     lh = lakehouse()
-    notes = notes_banner(lh.notes("users", "daily_activity", "churn_scores"))
+    notes = notes_banner(lh.notes("customers", "daily_activity", "churn_scores"))
     overview = lh.overview()
     if overview is None:
         return html.Div([page_header("Overview"), notes, empty_state(
             "No customers yet", "Build the lakehouse first; this page fills in as soon as the "
-            "users table exists.", "make build")])
+            "customers table exists.", "make build")])
     k = overview["kpis"]
     first, last = k.get("date_range", (None, None))
     scored = k.get("scored")

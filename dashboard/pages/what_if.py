@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import math
+from dataclasses import asdict
 
 import dash
 import dash_bootstrap_components as dbc
@@ -14,26 +15,35 @@ from dashboard.components import (chart, clip_text, fmt_pct, notes_banner, page_
 from dashboard.context import lakehouse, whatif
 from dashboard.data import MAX_QUERY_CHARS, risk_cutoffs
 from dashboard.theme import BAND_COLORS, UNSCORED_COLOR
-from dashboard.whatif import WhatIfUnavailable, apply_edits
+from dashboard.whatif import Control, WhatIfUnavailable, apply_edits, parse_typed
 
 dash.register_page(__name__, path="/what-if", name="What-if", title="What-if · Sparkify churn", order=4)
 
-# feature, label, display scale, min, max, step
-CONTROLS = (
-    ("thumbs_down_per_song_28d", "Thumbs down per 100 songs (28 days)", 100, 0, 10, 0.1),
-    ("adverts_per_song_28d", "Adverts per 100 songs (28 days)", 100, 0, 25, 0.5),
-    ("songs_per_active_day_28d", "Songs per active day (28 days)", 1, 0, 200, 1),
-    ("active_days_28d", "Days active in the last 28", 1, 0, 28, 1),
-    ("days_since_last_activity", "Days since last listening", 1, 0, 28, 1),
-)
 
-
-def _slider_value(features: dict, feature: str, scale: float, low: float, high: float, step: float) -> float:
-    value = features.get(feature)
-    if value is None or (isinstance(value, float) and math.isnan(value)):
+def _slider_value(features: dict, control: dict) -> float:
+    """A feature value as the slider can show it: clipped to the range and rounded to a step."""
+    low, high, step = control["low"], control["high"], control["step"]
+    value = features.get(control["feature"])
+    if value is None or (isinstance(value, float) and not math.isfinite(value)):
         return low
-    shown = min(max(float(value) * scale, low), high)
-    return round(round(shown / step) * step, 4)
+    shown = min(max(float(value), low), high)
+    return round(round(shown / step) * step, 10)
+
+
+def _control(control: Control) -> html.Div:
+    low, high = control.low, control.high
+    return html.Div([
+        html.Label(control.label, className="control-label"),
+        html.Div([
+            html.Div(dcc.Slider(id={"type": "whatif-slider", "feature": control.feature}, min=low, max=high,
+                                step=control.step, value=low, marks={low: f"{low:g}", high: f"{high:g}"},
+                                updatemode="mouseup", tooltip={"placement": "bottom", "always_visible": False}),
+                     className="flex-grow-1"),
+            dbc.Input(id={"type": "whatif-typed", "feature": control.feature}, type="text", debounce=True,
+                      placeholder="or type", maxLength=40, size="sm", className="whatif-typed ms-2",
+                      style={"width": "6.5rem"}),
+        ], className="d-flex align-items-center"),
+    ], className="control")
 
 
 @safe
@@ -43,12 +53,10 @@ def layout(user: object = None, **_query) -> html.Div:
     query = "" if query is None else str(query).strip()[:MAX_QUERY_CHARS]
     lh = lakehouse()
     notes = notes_banner(lh.notes("user_features"))
-    sliders = [html.Div([
-        html.Label(label, className="control-label"),
-        dcc.Slider(id={"type": "whatif-slider", "feature": feature}, min=low, max=high, step=step,
-                   value=low, marks={low: f"{low:g}", high: f"{high:g}"}, updatemode="mouseup",
-                   tooltip={"placement": "bottom", "always_visible": False}),
-    ], className="control") for feature, label, _, low, high, step in CONTROLS]
+    controls_spec = lh.whatif_controls()
+    sliders = [_control(c) for c in controls_spec] or [html.P(
+        "No trained model yet: run `make train`. The sliders are the selected model's most important "
+        "features.", className="text-muted", id="whatif-no-model")]
     start = section("Starting point", fill=False, children=html.Div([
         dbc.RadioItems(id="whatif-mode", value="customer" if query else "typical", inline=True,
                        options=[{"label": "Typical customer", "value": "typical"},
@@ -58,7 +66,8 @@ def layout(user: object = None, **_query) -> html.Div:
                         dbc.Button("Reset", id="whatif-reset", color="secondary", outline=True, n_clicks=0)]),
         html.Div(id="whatif-start-note", className="start-note"),
     ]), subtitle="Features from the latest scoring date")
-    controls = section("Change behaviour", fill=False, children=html.Div([
+    controls = section("Change behaviour", subtitle="The model's most important inputs; drag, or type a value",
+                       fill=False, children=html.Div([
         *sliders,
         html.Div([html.Label("Level", className="control-label"),
                   dbc.RadioItems(id="whatif-level", value="free", inline=True,
@@ -77,6 +86,7 @@ def layout(user: object = None, **_query) -> html.Div:
             dbc.Col(result, lg=7, className="mb-3"),
         ], className="g-3"),
         dcc.Store(id="whatif-base"),
+        dcc.Store(id="whatif-controls", data=[asdict(c) for c in controls_spec]),
         dcc.Interval(id="whatif-poll", interval=700, disabled=False, max_intervals=400),
     ])
 
@@ -85,11 +95,13 @@ def layout(user: object = None, **_query) -> html.Div:
     Output("whatif-base", "data"),
     Output({"type": "whatif-slider", "feature": ALL}, "value"),
     Output("whatif-level", "value"),
+    Output({"type": "whatif-typed", "feature": ALL}, "value"),
     Output("whatif-start-note", "children"),
     Input("whatif-mode", "value"), Input("whatif-user", "value"), Input("whatif-reset", "n_clicks"),
     State({"type": "whatif-slider", "feature": ALL}, "id"),
+    State("whatif-controls", "data"),
 )
-def load_start(mode, user, _reset, slider_ids):
+def load_start(mode, user, _reset, slider_ids, controls):
     """Fill the controls from a customer's latest features, or from the population medians."""
     lh = lakehouse()
     typical = lh.typical_features() or {}
@@ -106,33 +118,46 @@ def load_start(mode, user, _reset, slider_ids):
         note = "Type a customer number to start from their features."
     if not typical and not features:
         note = "No user_features table yet: run `make build`."
-    spec = {c[0]: c for c in CONTROLS}
-    values = [_slider_value(features, i["feature"], *spec[i["feature"]][2:]) for i in slider_ids]
+    spec = {c["feature"]: c for c in controls or []}
+    values = [_slider_value(features, spec[i["feature"]]) for i in slider_ids]
     level = "paid" if (features.get("is_paid") or 0) >= 0.5 else "free"
     # The starting point is what the controls show (rounded to their steps), so that an untouched
     # form answers "+0.0 points".
-    return {"features": features, "start": _edits(values, level, slider_ids)}, values, level, note
+    start = _edits(values, level, slider_ids)
+    return {"features": features, "start": start}, values, level, [""] * len(slider_ids), note
 
 
 def _edits(values: list, level: str, slider_ids: list[dict]) -> dict[str, float | None]:
-    """Control values back in feature units."""
-    spec = {c[0]: c for c in CONTROLS}
-    edits = {i["feature"]: (v / spec[i["feature"]][2] if v is not None else None)
-             for i, v in zip(slider_ids, values)}
+    edits = {i["feature"]: (float(v) if v is not None else None) for i, v in zip(slider_ids, values)}
     edits["is_paid"] = 1.0 if level == "paid" else 0.0
     return edits
+
+
+def typed_values(values: list, typed: list, slider_ids: list[dict], controls: list[dict]) -> tuple[list, list[str]]:
+    """Slider values with any typed value in its place; the reasons a typed value was refused."""
+    spec = {c["feature"]: Control(**c) for c in controls or []}
+    out, problems = [], []
+    for ident, value, text in zip(slider_ids, values, typed or [None] * len(values)):
+        control = spec.get(ident["feature"])
+        number, problem = parse_typed(text, control) if control else (None, None)
+        if problem:
+            problems.append(problem)
+        out.append(number if number is not None else value)
+    return out, problems
 
 
 @callback(
     Output("whatif-result", "children"),
     Output("whatif-poll", "disabled"),
     Input({"type": "whatif-slider", "feature": ALL}, "value"),
+    Input({"type": "whatif-typed", "feature": ALL}, "value"),
     Input("whatif-level", "value"),
     Input("whatif-base", "data"),
     Input("whatif-poll", "n_intervals"),
     State({"type": "whatif-slider", "feature": ALL}, "id"),
+    State("whatif-controls", "data"),
 )
-def predict(values, level, base, _tick, slider_ids):
+def predict(values, typed, level, base, _tick, slider_ids, controls):
     adapter = whatif()
     status = adapter.start()
     if status == "starting":
@@ -141,6 +166,11 @@ def predict(values, level, base, _tick, slider_ids):
         return dbc.Alert(adapter.message, color="warning", className="calm-note", id="whatif-unavailable"), True
     if not base or "features" not in base:
         return no_update, True
+    values, problems = typed_values(values, typed, slider_ids, controls)
+    if problems:
+        return dbc.Alert([html.Div("Not scored: fix the typed value to see a probability."),
+                          html.Ul([html.Li(p) for p in problems], className="mb-0")],
+                         color="warning", className="calm-note", id="whatif-invalid"), True
     try:
         before = adapter.predict(apply_edits(base["features"], base["start"]))
         after = adapter.predict(apply_edits(base["features"], _edits(values, level, slider_ids)))

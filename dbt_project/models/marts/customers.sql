@@ -1,15 +1,33 @@
 {#-
-    One row per customer for the service desk: profile, activity against the population median,
-    and the latest churn score with its reasons. Scores come from the ML script's churn_scores
-    table; before the first training run the score columns are null.
+    One row per customer for the service desk and the dashboard: profile, tenure, activity, the
+    latest churn score with its reasons, and each activity figure next to the median of the
+    population scored at the same as_of date (the users with a score at the customer's
+    scored_as_of_date). Scores come from the ML script's churn_scores table; before the first
+    training run the score and median columns are null.
     Rebuilt on every run, since scores change without new events.
 -#}
 {{ config(materialized='table') }}
 {%- set has_scores = table_exists('churn_scores') %}
+{#- The activity figures the dashboard compares with the scored population. -#}
+{%- set compared = [
+    'active_days',
+    'songs_per_active_day',
+    'sessions',
+    'listen_hours',
+    'songs_7d',
+    'thumbs_down_per_100_songs',
+    'adverts_per_100_songs',
+] %}
 
 with users as (
 
     select * from {{ ref('users') }}
+
+),
+
+daily_activity as (
+
+    select * from {{ ref('daily_activity') }}
 
 ),
 
@@ -56,22 +74,96 @@ latest_scores as (
 
 ),
 
-activity as (
+newest_scoring as (
 
-    select
-        user_id,
-        active_days,
-        songs / nullif(active_days, 0) as songs_per_active_day
-    from users
+    select max(as_of_date) as newest_as_of_date
+    from scores
 
 ),
 
-population as (
+data_end as (
 
     select
-        percentile(activity.active_days, 0.5) as median_active_days,
-        percentile(activity.songs_per_active_day, 0.5) as median_songs_per_active_day
-    from activity
+        (select max(last_event_at) from users) as last_event_in_data_at,
+        (select max(activity_date) from daily_activity) as last_activity_date
+
+),
+
+recent_activity as (
+
+    select
+        daily_activity.user_id,
+        sum(daily_activity.song_events) as songs_7d,
+        count(*) as active_days_7d
+    from daily_activity
+    cross join data_end
+    where daily_activity.activity_date > date_sub(data_end.last_activity_date, 7)
+    group by daily_activity.user_id
+
+),
+
+lifetime_feedback as (
+
+    select
+        user_id,
+        sum(thumbs_up_events) as thumbs_up,
+        sum(thumbs_down_events) as thumbs_down,
+        sum(advert_events) as adverts
+    from daily_activity
+    group by user_id
+
+),
+
+activity as (
+
+    select
+        users.user_id,
+        users.active_days,
+        users.sessions,
+        users.listen_hours,
+        users.songs / nullif(users.active_days, 0) as songs_per_active_day,
+        coalesce(recent_activity.songs_7d, 0) as songs_7d,
+        coalesce(recent_activity.active_days_7d, 0) as active_days_7d,
+        coalesce(lifetime_feedback.thumbs_up, 0) as thumbs_up,
+        coalesce(lifetime_feedback.thumbs_down, 0) as thumbs_down,
+        coalesce(lifetime_feedback.adverts, 0) as adverts,
+        100.0 * lifetime_feedback.thumbs_down / nullif(users.songs, 0) as thumbs_down_per_100_songs,
+        100.0 * lifetime_feedback.adverts / nullif(users.songs, 0) as adverts_per_100_songs,
+        datediff(
+            to_date(users.last_event_at),
+            to_date(least(coalesce(users.registered_at, users.first_event_at), users.first_event_at))
+        ) as tenure_days,
+        datediff(to_date(data_end.last_event_in_data_at), to_date(users.last_event_at)) as days_since_last_event
+    from users
+    cross join data_end
+    left join recent_activity
+        on users.user_id = recent_activity.user_id
+    left join lifetime_feedback
+        on users.user_id = lifetime_feedback.user_id
+
+),
+
+scored_population as (
+
+    select distinct
+        user_id,
+        as_of_date
+    from scores
+
+),
+
+population_medians as (
+
+    select
+        scored_population.as_of_date,
+        {%- for metric in compared %}
+            percentile(activity.{{ metric }}, 0.5) as median_{{ metric }},
+        {%- endfor %}
+        count(*) as population_size
+    from scored_population
+    inner join activity
+        on scored_population.user_id = activity.user_id
+    group by scored_population.as_of_date
 
 ),
 
@@ -79,27 +171,38 @@ final as (
 
     select
         users.user_id,
+        trim(concat_ws(' ', users.first_name, users.last_name)) as name,
         users.first_name,
         users.last_name,
         users.gender,
         users.location,
         users.city,
         users.state,
+        users.browser,
+        users.operating_system,
+        users.device,
+        users.first_level,
         users.current_level,
+        users.level_history,
         users.registered_at,
         users.first_event_at,
         users.last_event_at,
+        activity.tenure_days,
+        activity.days_since_last_event,
         users.upgrades,
         users.downgrades,
         users.is_churned,
         users.churned_at,
         users.songs,
-        users.listen_hours,
-        activity.active_days,
-        population.median_active_days,
-        activity.songs_per_active_day,
-        population.median_songs_per_active_day,
+        activity.active_days_7d,
+        activity.thumbs_up,
+        activity.thumbs_down,
+        activity.adverts,
+        {%- for metric in compared %}
+            activity.{{ metric }},
+        {%- endfor %}
         latest_scores.latest.as_of_date as scored_as_of_date,
+        latest_scores.latest.as_of_date = newest_scoring.newest_as_of_date as is_current_score,
         latest_scores.latest.churn_probability,
         latest_scores.latest.risk_band,
         latest_scores.latest.reason_1,
@@ -107,19 +210,19 @@ final as (
         latest_scores.latest.reason_3,
         latest_scores.latest.model_run_id,
         latest_scores.latest.scored_at,
-        datediff(
-            to_date(users.last_event_at),
-            to_date(least(coalesce(users.registered_at, users.first_event_at), users.first_event_at))
-        ) as tenure_days,
-        activity.active_days / nullif(population.median_active_days, 0) as active_days_vs_median,
-        activity.songs_per_active_day / nullif(population.median_songs_per_active_day, 0)
-            as songs_per_active_day_vs_median
+        {%- for metric in compared %}
+            population_medians.median_{{ metric }},
+            activity.{{ metric }} / nullif(population_medians.median_{{ metric }}, 0) as {{ metric }}_vs_median,
+        {%- endfor %}
+        population_medians.population_size as median_population_size
     from users
     inner join activity
         on users.user_id = activity.user_id
-    cross join population
+    cross join newest_scoring
     left join latest_scores
         on users.user_id = latest_scores.user_id
+    left join population_medians
+        on latest_scores.latest.as_of_date = population_medians.as_of_date
 
 )
 
