@@ -16,6 +16,8 @@ from sparkify import settings as cfg
 pytestmark = [pytest.mark.spark, pytest.mark.slow]
 
 CANCEL_PAGES = {"Cancel", "Cancellation Confirmation"}
+# The pages from which eventsim users reach Cancel, as observed in the simulator's logs.
+PRE_CANCEL_PAGES = {"Downgrade", "Roll Advert", "Settings", "Thumbs Down"}
 HORIZON = pd.Timedelta(days=14)
 
 
@@ -38,6 +40,7 @@ def reference_as_of_dates(events: pd.DataFrame) -> list[pd.Timestamp]:
 def reference_features(events: pd.DataFrame) -> pd.DataFrame:
     """Eligible (user, as_of) rows with a few features and labels, computed from raw events."""
     data_end = events["event_at"].max()
+    data_start = events["event_date"].min()
     churned_at = events[events["page"] == "Cancellation Confirmation"].groupby("userId")["event_at"].min()
     first_at = events.groupby("userId")["event_at"].min()
     registered = pd.to_datetime(events.groupby("userId")["registration"].min(), unit="ms")
@@ -54,6 +57,7 @@ def reference_features(events: pd.DataFrame) -> pd.DataFrame:
             week = mine[mine["event_at"] >= as_of - pd.Timedelta(days=7)]
             month = mine[mine["event_at"] >= as_of - pd.Timedelta(days=28)]
             songs_28d = int((month["page"] == "NextSong").sum())
+            observed_28d = (min(as_of, data_end) - max(as_of - pd.Timedelta(days=28), data_start)).total_seconds() / 86400
             start = min(registered.get(user, first_at[user]), first_at[user])
             complete = as_of + HORIZON <= data_end
             rows.append({
@@ -65,7 +69,10 @@ def reference_features(events: pd.DataFrame) -> pd.DataFrame:
                 "adverts_per_song_28d": (
                     (month["page"] == "Roll Advert").sum() / songs_28d if songs_28d else np.nan
                 ),
-                "days_since_last_activity": (as_of - last_at).total_seconds() / 86400,
+                # windows end at the end of the data when as_of lies after it
+                "days_since_last_activity": (min(as_of, data_end) - last_at).total_seconds() / 86400,
+                "logouts_per_day_28d": (month["page"] == "Logout").sum() / observed_28d,
+                "pre_cancel_pages_per_day_28d": month["page"].isin(PRE_CANCEL_PAGES).sum() / observed_28d,
                 "tenure_days": (as_of - start.normalize()).days,
                 "is_paid": int(before[before["userId"] == user]["level"].iloc[-1] == "paid"),
                 "churned_within_horizon": (
