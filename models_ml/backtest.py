@@ -16,11 +16,11 @@ import sys
 from pyspark.sql import SparkSession
 from pyspark.sql import functions as F
 
-from models_ml import artifacts, evaluate, lakehouse, report, runs, split, train
+from models_ml import artifacts, evaluate, lakehouse, report, runs, train
 from models_ml.artifacts import SavedModel
 from models_ml.candidates import Candidate
 from models_ml.errors import UsageError
-from models_ml.features import feature_columns, labeled_rows, model_frame
+from models_ml.features import LIFETIME_FEATURES, feature_columns, labeled_rows, model_frame
 from models_ml.score import probability
 
 log = logging.getLogger("models_ml.backtest")
@@ -71,14 +71,11 @@ def fixed(spark: SparkSession, saved: SavedModel, seed: int) -> list[dict]:
 def lifetime_reference(spark: SparkSession, saved: SavedModel, seed: int) -> dict:
     """The public projects' leaky lifetime protocol for the same model type: the number that
     looks better than any honest one, for comparison."""
-    from models_ml.features import LIFETIME_FEATURES, lifetime_features
-
-    activity, users = lakehouse.read(spark, "daily_activity"), lakehouse.read(spark, "users")
-    features = list(LIFETIME_FEATURES)
-    frame = split.random_user_split(model_frame(lifetime_features(activity, users), features), seed).cache()
     candidate = Candidate(saved.meta["model"], dict(saved.meta["params"]))
     if candidate.model == "baseline":
         return {}
+    features = list(LIFETIME_FEATURES)
+    frame = train.lifetime_frame(spark, seed)
     fitted = train.fit_candidate(candidate, frame.where(F.col("part") != "test").drop("part"), features, seed)
     y, s, _ = train.predict(fitted, frame.where(F.col("part") == "test").drop("part"), candidate.model)
     return {"roc_auc": evaluate.roc_auc(y, s), "average_precision": evaluate.average_precision(y, s),

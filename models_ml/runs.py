@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import datetime as dt
 import json
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, fields
 
 import numpy as np
 from pyspark.sql import DataFrame, SparkSession
@@ -154,7 +154,7 @@ def backtest_frame(spark: SparkSession, header: BacktestHeader, rows: list[dict]
         v = row.get(name)
         return _clean(float(v)) if isinstance(v, (float, np.floating)) else v
 
-    names = [f.name for f in BACKTEST_SCHEMA.fields][5:]
+    names = [f.name for f in BACKTEST_SCHEMA.fields][len(fields(BacktestHeader)):]
     data = [(header.backtest_id, header.created_at, header.kind, header.model, header.model_source,
              *[int(value(r, n)) if n in ("rows", "positives") else value(r, n) for n in names]) for r in rows]
     return spark.createDataFrame(data, BACKTEST_SCHEMA)

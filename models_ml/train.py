@@ -17,7 +17,6 @@ import logging
 import sys
 import time
 from dataclasses import dataclass, field
-from pathlib import Path
 
 import numpy as np
 from pyspark.sql import DataFrame, SparkSession
@@ -470,6 +469,13 @@ def train(spark: SparkSession, settings, models: list[str], quick: bool, seed: i
     return record
 
 
+def lifetime_frame(spark: SparkSession, seed: int) -> DataFrame:
+    """Whole-history features of every user with a random `part` (train/validation/test), cached."""
+    activity, users = lakehouse.read(spark, "daily_activity"), lakehouse.read(spark, "users")
+    features = list(LIFETIME_FEATURES)
+    return stable(split.random_user_split(model_frame(lifetime_features(activity, users), features), seed)).cache()
+
+
 def train_lifetime(spark: SparkSession, settings, models: list[str], seed: int) -> runs.RunRecord:
     """The public projects' leaky protocol, for comparison only: whole-history features, random
     user split, label = ever churned. It saves no model."""
@@ -477,14 +483,13 @@ def train_lifetime(spark: SparkSession, settings, models: list[str], seed: int) 
     started_at = dt.datetime.now(dt.timezone.utc)
     run_id = artifacts.new_run_id(started_at)
     features = list(LIFETIME_FEATURES)
-    activity, users = lakehouse.read(spark, "daily_activity"), lakehouse.read(spark, "users")
-    frame = stable(split.random_user_split(model_frame(lifetime_features(activity, users), features), seed)).cache()
+    frame = lifetime_frame(spark, seed)
     counts = {r["part"]: (int(r["n"]), int(r["pos"] or 0)) for r in
               frame.groupBy("part").agg(F.count("*").alias("n"), F.sum(LABEL).alias("pos")).collect()}
     for part in split.PARTS:
         _check(f"the {part} users", *counts.get(part, (0, 0)), "random split")
     part = {p: frame.where(F.col("part") == p).drop("part") for p in split.PARTS}
-    span = activity.agg(F.min("activity_date"), F.max("activity_date")).first()
+    span = lakehouse.read(spark, "daily_activity").agg(F.min("activity_date"), F.max("activity_date")).first()
     rows = []
     curves = {}
     for model in models:
@@ -508,6 +513,8 @@ def train_lifetime(spark: SparkSession, settings, models: list[str], seed: int) 
                                  "calibration": evaluate.calibration_curve(y, p), "feature_importance": {},
                                  "auc_pr": metrics["auc_pr"], "roc_auc": metrics["roc_auc"]})
         progress("%-8s lifetime test AUC-PR %.3f ROC-AUC %.3f", model, metrics["auc_pr"], metrics["roc_auc"])
+    best = max(rows, key=lambda r: np.nan_to_num(r["validation_auc_pr"], nan=-1.0))
+    best["is_selected"] = True  # the best on validation, as that protocol would pick it; never saved
     split_text = (f"random split of users by seeded hash: 60% train, 20% validation, 20% test (seed {seed})\n"
                   "features over each user's whole history; label = ever churned")
     record = runs.RunRecord(
@@ -515,10 +522,10 @@ def train_lifetime(spark: SparkSession, settings, models: list[str], seed: int) 
         data_start=span[0], data_end=span[1], train_as_of=[], validation_as_of=[], test_as_of=[],
         features=features, train_rows=counts["train"][0], validation_rows=counts["validation"][0],
         test_rows=counts["test"][0], test_positives=counts["test"][1],
-        prevalence=counts["test"][1] / max(counts["test"][0], 1), metrics=rows,
+        prevalence=counts["test"][1] / max(counts["test"][0], 1), metrics=rows, selected_model=best["model"],
     )
     record.report_path = str(report.write(settings.home / "reports" / run_id, record,
-                                         {"run_id": run_id, "protocol": "lifetime", "selected": "",
+                                         {"run_id": run_id, "protocol": "lifetime", "selected": best["model"],
                                           "prevalence": record.prevalence, "models": curves}, split_text))
     record.finished_at = dt.datetime.now(dt.timezone.utc)
     lakehouse.append_run(spark, settings, runs.to_frame(spark, record))
