@@ -336,3 +336,18 @@ def test_what_if_adapter_passes_only_the_models_numeric_inputs(monkeypatch, tmp_
     result = adapter.predict({"songs_7d": 4, "is_paid": True, "as_of_date": "2018-10-01", "x": float("nan")})
     assert (result.probability, result.band, result.reasons) == (0.1, "low", ["fine"])
     assert seen == {"songs_7d": 4.0, "is_paid": 1.0}
+
+
+def test_delta_table_is_read_at_its_committed_version_and_reloaded_on_a_new_commit(tmp_path):
+    import pyarrow.parquet as pq
+    from deltalake import write_deltalake
+
+    path = tmp_path / "users"
+    write_deltalake(str(path), pa.table({"x": [1, 2]}))
+    cache = TableCache("users", path, check_interval=0)
+    assert sorted(cache.get().frame["x"]) == [1, 2]
+    pq.write_table(pa.table({"x": [9]}), path / "part-not-committed-yet.snappy.parquet")  # a writer mid-way
+    assert sorted(cache.get().frame["x"]) == [1, 2] and cache.get().version == 1
+    write_deltalake(str(path), pa.table({"x": [3]}), mode="append")
+    snap = cache.get()
+    assert sorted(snap.frame["x"]) == [1, 2, 3] and snap.version == 2 and snap.problem is None
