@@ -6,6 +6,9 @@ PYTHON ?= python3
 VENV := .venv
 PY := $(VENV)/bin/python
 STAMP := $(VENV)/.installed-stamp
+# The Delta Lake jars, fetched with Maven at set-up (python -m sparkify.delta_jars); see README.
+JARS := .cache/delta-jars/manifest.json
+SETUP := $(STAMP) $(if $(filter parquet,$(SPARKIFY_TABLE_FORMAT))$(SPARKIFY_DELTA_JARS),,$(JARS))
 
 export SPARKIFY_HOME ?= $(CURDIR)/lakehouse
 export PYTHONDONTWRITEBYTECODE := 1
@@ -18,7 +21,7 @@ build: export SPARKIFY_EVENTS := $(DEMO_EVENTS)
 build: $(DEMO_EVENTS)
 endif
 
-.PHONY: help venv run build train score backtest dashboard docs lint test bench clean
+.PHONY: help venv run build train score backtest dashboard docs lint test bench maintain clean
 
 help: ## list the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-10s %s\n", $$1, $$2}'
@@ -27,9 +30,13 @@ $(STAMP): pyproject.toml
 	@test -x $(PY) || $(PYTHON) -m venv $(VENV)
 	$(PY) -m pip install --quiet --upgrade pip
 	$(PY) -m pip install --quiet -e ".[dev]"
+	$(PY) -m sparkify.arrow_exit --install
 	@touch $@
 
-venv: $(STAMP) ## create .venv and install the pinned dependencies (idempotent)
+$(JARS): $(STAMP) sparkify/settings.py sparkify/delta_jars.py
+	$(PY) -m sparkify.delta_jars
+
+venv: $(SETUP) ## create .venv, install the pinned dependencies and fetch the Delta jars (idempotent)
 
 $(DEMO_EVENTS): | $(STAMP)
 	$(PY) -m sparkify.generate $(DEMO_ARGS) --out $@
@@ -38,35 +45,38 @@ run: build train ## build, train, score and serve the dashboard (demo data unles
 	@echo "Lakehouse ready under $(SPARKIFY_HOME)/warehouse; starting the dashboard"
 	$(PY) -m dashboard
 
-build: $(STAMP) ## dbt build: load new raw files, build and test every model
+build: $(SETUP) ## dbt build: load new raw files, build and test every model
 	$(PY) -m sparkify.dbt build
 
-train: $(STAMP) ## train and evaluate the churn models, score the latest as_of, refresh the customers mart
+train: $(SETUP) ## train and evaluate the churn models, score the latest as_of, refresh the customers mart
 	$(PY) -m models_ml.train --score $(TRAIN_ARGS)
 	$(PY) -m sparkify.dbt build --select customers
 
-score: $(STAMP) ## score the latest as_of with the selected model and refresh the customers mart
+score: $(SETUP) ## score the latest as_of with the selected model and refresh the customers mart
 	$(PY) -m models_ml.score
 	$(PY) -m sparkify.dbt build --select customers
 
-backtest: $(STAMP) ## rolling-origin backtest of the latest model's configuration (BACKTEST_ARGS='--model PATH' for a fixed model)
+backtest: $(SETUP) ## rolling-origin backtest of the latest model's configuration (BACKTEST_ARGS='--model PATH' for a fixed model)
 	$(PY) -m models_ml.backtest $(BACKTEST_ARGS)
 
-dashboard: $(STAMP) ## serve the dashboard on SPARKIFY_DASH_HOST:SPARKIFY_DASH_PORT (default 127.0.0.1:8050)
+dashboard: $(SETUP) ## serve the dashboard on SPARKIFY_DASH_HOST:SPARKIFY_DASH_PORT (default 127.0.0.1:8050)
 	$(PY) -m dashboard
 
-docs: $(STAMP) ## dbt docs generate (catalog under $SPARKIFY_HOME/dbt/target)
+docs: $(SETUP) ## dbt docs generate (catalog under $SPARKIFY_HOME/dbt/target)
 	$(PY) -m sparkify.dbt docs generate
 
-lint: $(STAMP) ## sqlfluff on the dbt models
+lint: $(SETUP) ## sqlfluff on the dbt models
 	$(PY) -m sqlfluff lint dbt_project/models dbt_project/tests dbt_project/analyses
 
-test: $(STAMP) lint ## every test: lint, pytest (unit, dbt build on fixtures, browser)
+test: $(SETUP) lint ## every test: lint, pytest (unit, dbt build on fixtures, browser)
 	$(PY) -m pytest
 
-bench: $(STAMP) ## benchmarks: lakehouse build on es_small, dashboard with 16,000 customers
+bench: $(SETUP) ## benchmarks: lakehouse build on es_small, dashboard with 16,000 customers
 	$(PY) -m sparkify.bench
 	$(PY) -m dashboard.bench
+
+maintain: $(SETUP) ## Delta tables: OPTIMIZE (compact small files) and VACUUM (safe retention), file counts before/after
+	$(PY) -m sparkify.maintain $(MAINTAIN_ARGS)
 
 clean: ## remove the lakehouse (warehouse, metastore, logs) under SPARKIFY_HOME
 	rm -rf "$(SPARKIFY_HOME)"

@@ -1,10 +1,11 @@
 """The dashboard's only door to the lakehouse: tables in, pandas DataFrames out, cached in memory.
 
-No JVM. A table folder with a `_delta_log` is read with `deltalake`, anything else as a (possibly
-hive-partitioned) Parquet folder with DuckDB. Each table is cached and reloaded when a cheap
-fingerprint of its folder changes (file count, newest mtime and size, or the Delta log version).
-While a table is missing, empty, half-written or unreadable, the last good copy keeps being served
-and a calm note says why; nothing here raises into a page.
+No JVM. A table folder with a `_delta_log` is read with `deltalake` at one committed version, and
+reloaded when a newer version is committed; anything else is read as a (possibly hive-partitioned)
+Parquet folder with DuckDB and reloaded when a cheap fingerprint of its files changes (file count,
+newest mtime and size), with Spark's `_temporary`/staging folders taken as "being rebuilt". While a
+table is missing, empty, half-written or unreadable, the last good copy keeps being served and a calm
+note says why; nothing here raises into a page.
 
 `Lakehouse` adds the derived views the pages need (per-user slices of daily activity and sessions,
 KPIs, model runs, the latest backtest), each memoised on the versions of the tables it uses, so a
@@ -79,13 +80,22 @@ def parquet_files(path: Path) -> list[str]:
     return found
 
 
+def delta_version(path: Path) -> int | None:
+    """The latest committed version of a Delta table: the highest `_delta_log/<20 digits>.json`."""
+    versions = [int(e.name[:20]) for e in os.scandir(path / "_delta_log")
+                if len(e.name) == 25 and e.name.endswith(".json") and e.name[:20].isdigit()]
+    return max(versions) if versions else None
+
+
 def fingerprint(path: Path) -> tuple | None:
-    """A cheap summary that changes whenever the table's files change; None if the folder is absent."""
+    """A cheap summary that changes whenever the table changes; None if the folder is absent.
+
+    Delta: the latest committed version (a commit is atomic, so that is the whole story). Parquet:
+    file count, newest mtime and size, plus whether Spark's `_temporary`/staging folders are present."""
     try:
         if is_delta(path):
-            log_entries = sorted(e.name for e in os.scandir(path / "_delta_log")
-                                 if e.name.endswith((".json", ".checkpoint.parquet")))
-            return ("delta", len(log_entries), log_entries[-1] if log_entries else "")
+            version = delta_version(path)
+            return None if version is None else ("delta", version)
         if not path.is_dir():
             return None
         busy = any(e.name == "_temporary" or e.name.startswith(".spark-staging")
@@ -99,8 +109,11 @@ def fingerprint(path: Path) -> tuple | None:
         return None
 
 
-def read_table(path: Path, query: str | None = None, drop: tuple[str, ...] = ()) -> pd.DataFrame:
-    """Read a Delta or Parquet table folder into pandas (timestamps naive UTC, dates as datetime64)."""
+def read_table(path: Path, query: str | None = None, drop: tuple[str, ...] = (),
+               version: int | None = None) -> pd.DataFrame:
+    """Read a Delta or Parquet table folder into pandas (timestamps naive UTC, dates as datetime64).
+
+    A Delta table is read at one committed version (`version`, default the latest) through deltalake."""
     import duckdb
 
     con = duckdb.connect()
@@ -108,7 +121,8 @@ def read_table(path: Path, query: str | None = None, drop: tuple[str, ...] = ())
         if is_delta(path):
             from deltalake import DeltaTable
 
-            con.register("source_arrow", DeltaTable(str(path)).to_pyarrow_dataset())
+            table = DeltaTable(str(path), version=version)
+            con.register("source_arrow", table.to_pyarrow_dataset())
             con.sql("create view source as select * from source_arrow")
         else:
             files = parquet_files(path) if path.is_dir() else []
@@ -189,9 +203,12 @@ class TableCache:
             self._keep("being rebuilt" if had or current[4] else "empty")
             return
         try:
-            frame = self.reader(self.path, self.query, self.drop)
-            if fingerprint(self.path) != current:
-                raise TableUnavailable("its files changed while it was read")
+            if current[0] == "delta":  # pinned to the version just seen: a commit later changes nothing
+                frame = self.reader(self.path, self.query, self.drop, version=current[1])
+            else:
+                frame = self.reader(self.path, self.query, self.drop)
+                if fingerprint(self.path) != current:
+                    raise TableUnavailable("its files changed while it was read")
         except TableUnavailable as exc:
             self._keep("being rebuilt" if had else f"not readable yet ({exc})")
             return

@@ -13,7 +13,7 @@ from pyspark.sql import DataFrame, SparkSession
 
 from models_ml.errors import UsageError
 from sparkify import settings as cfg
-from sparkify.spark import get_session, metastore_lock
+from sparkify.spark import get_session, metastore_lock, remove_uncommitted_tables
 
 log = logging.getLogger(__name__)
 
@@ -26,6 +26,7 @@ def session(app_name: str) -> Iterator[tuple[cfg.Settings, SparkSession]]:
     """Settings plus a SparkSession, holding the metastore lock for as long as it is used."""
     settings = cfg.load()
     with metastore_lock(settings.home):
+        remove_uncommitted_tables(settings)
         spark = get_session(settings, app_name)
         spark.sparkContext.setLogLevel("ERROR")
         log.info("lakehouse %s (%s tables)", settings.home, settings.table_format.name)
@@ -52,7 +53,7 @@ def read(spark: SparkSession, name: str) -> DataFrame:
 
 
 def append_run(spark: SparkSession, settings: cfg.Settings, run: DataFrame) -> None:
-    """Append one row to model_runs (creating the table the first time)."""
+    """Append one row to model_runs (creating the table the first time); on Delta one commit."""
     run.write.format(settings.table_format.name).mode("append").saveAsTable(table_name("model_runs"))
 
 
@@ -62,17 +63,44 @@ def append_backtest(spark: SparkSession, settings: cfg.Settings, rows: DataFrame
 
 
 def write_scores(spark: SparkSession, settings: cfg.Settings, scores: DataFrame) -> None:
-    """Replace only the (as_of_date, model_run_id) partitions present in `scores`; keep history."""
+    """Replace only the (as_of_date, model_run_id) partitions present in `scores`; keep history.
+
+    On Delta the replacement is one commit (`replaceWhere`), so readers see the old scores or the
+    new ones, never a mix; on Parquet it is a dynamic partition overwrite."""
     name = table_name("churn_scores")
     partitions = ["as_of_date", "model_run_id"]
     if not spark.catalog.tableExists(name):
         (scores.write.format(settings.table_format.name).partitionBy(*partitions)
          .saveAsTable(name))
         return
+    if settings.table_format.name == "delta":
+        columns = spark.table(name).columns
+        keys = scores.select(*partitions).distinct().collect()
+        condition = " or ".join(
+            f"(as_of_date = date'{row['as_of_date']}' and model_run_id = '{row['model_run_id']}')"
+            for row in keys
+        ) or "false"
+        (scores.select(*columns).write.format("delta").mode("overwrite")
+         .option("replaceWhere", condition).saveAsTable(name))
+        return
     spark.conf.set("spark.sql.sources.partitionOverwriteMode", "dynamic")
     columns = spark.table(name).columns
     scores.select(*columns).write.option("partitionOverwriteMode", "dynamic").insertInto(name, overwrite=True)
     spark.catalog.refreshTable(name)
+
+
+def table_version(spark: SparkSession, name: str) -> int | None:
+    """The current Delta version of a table (to read that training set back by time travel); None on Parquet."""
+    full = table_name(name)
+    if not spark.catalog.tableExists(full):
+        raise UsageError(f"table {full} not found: run `make build` first")
+    provider = [row.data_type for row in spark.sql(f"describe table extended {full}").collect()
+                if row.col_name == "Provider"]
+    if not provider or provider[0].lower() != "delta":
+        return None
+    from delta.tables import DeltaTable
+
+    return int(DeltaTable.forName(spark, full).history(1).select("version").first()[0])
 
 
 def git_commit(root: Path = cfg.PROJECT_ROOT) -> str | None:

@@ -11,7 +11,7 @@ import os
 import sys
 
 from sparkify import settings as cfg
-from sparkify.spark import metastore_lock
+from sparkify.spark import metastore_lock, remove_uncommitted_tables
 
 log = logging.getLogger("sparkify")
 
@@ -53,6 +53,7 @@ def main(argv: list[str] | None = None) -> int:
         settings = prepare(args)
         log.info("sparkify: table format %s (%s)", settings.table_format.name, settings.table_format.reason)
         with metastore_lock(settings.home):
+            remove_uncommitted_tables(settings)
             from dbt.cli.main import dbtRunner
 
             result = dbtRunner().invoke(

@@ -19,7 +19,12 @@ PROFILES_DIR = PROJECT_ROOT / "profiles"
 SCHEMA = "sparkify"
 FORMATS = ("auto", "delta", "parquet")
 MIN_JAVA = 17
-IVY_JAR_DIRS = ("~/.ivy2.5.2/jars", "~/.ivy2/jars")
+# Where `python -m sparkify.delta_jars` (run by `make venv`) puts the Delta jars; gitignored.
+DELTA_JAR_CACHE = PROJECT_ROOT / ".cache" / "delta-jars"
+# The Delta Lake release whose jars match pyspark 4.2. The delta-spark pip package is 4.4.1, but
+# Maven Central has no 4.4.1 jars (io.delta:delta-spark_4.2_2.13 stops at 4.4.0, checked on
+# repo.maven.apache.org) and pip 4.4.1 differs from 4.4.0 only in its version string.
+DELTA_JAR_VERSION = "4.4.0"
 
 
 class SettingsError(RuntimeError):
@@ -33,7 +38,6 @@ class TableFormat:
     name: str
     reason: str
     jars: tuple[str, ...] = ()
-    packages: str = ""
 
 
 @dataclass(frozen=True)
@@ -58,7 +62,6 @@ class Settings:
             "SPARKIFY_HOME": str(self.home),
             "SPARKIFY_TABLE_FORMAT": self.table_format.name,
             "SPARKIFY_SPARK_JARS": ",".join(self.table_format.jars),
-            "SPARKIFY_SPARK_PACKAGES": self.table_format.packages,
             "SPARKIFY_DRIVER_MEMORY": self.driver_memory,
             "SPARKIFY_SHUFFLE_PARTITIONS": self.shuffle_partitions,
             "SPARKIFY_TARGET": self.target,
@@ -106,7 +109,7 @@ def events_glob(path: str) -> str:
 
 
 def resolve_table_format(requested: str, jar_dir: str | None) -> TableFormat:
-    """Pick Delta or Parquet without starting a JVM: Delta needs its jars on disk or from Maven."""
+    """Pick Delta or Parquet without starting a JVM: Delta needs its jars on disk (set-up fetches them)."""
     requested = requested.lower()
     if requested not in FORMATS:
         raise SettingsError(
@@ -114,38 +117,42 @@ def resolve_table_format(requested: str, jar_dir: str | None) -> TableFormat:
         )
     if requested == "parquet":
         return TableFormat("parquet", "SPARKIFY_TABLE_FORMAT=parquet")
-    jars, where = _local_delta_jars(jar_dir)
+    jars, where = local_delta_jars(jar_dir)
     if jars:
-        return TableFormat("delta", f"Delta Lake jars found in {where}", jars=jars)
+        return TableFormat("delta", f"{requested}: Delta Lake jars in {where}", jars=jars)
     if jar_dir:
-        raise SettingsError(f"SPARKIFY_DELTA_JARS={jar_dir}: no delta-spark*.jar there")
+        raise SettingsError(
+            f"SPARKIFY_DELTA_JARS={jar_dir}: no delta-spark*.jar there. Put the jars of "
+            f"{delta_maven_coordinates()} in it, unset it to use the jars `make venv` fetches, or set "
+            "SPARKIFY_TABLE_FORMAT=parquet"
+        )
     if requested == "delta":
-        return TableFormat(
-            "delta", "SPARKIFY_TABLE_FORMAT=delta: Spark downloads the jars from Maven",
-            packages=delta_maven_coordinates(),
+        raise SettingsError(
+            f"SPARKIFY_TABLE_FORMAT=delta but the Delta Lake jars ({delta_maven_coordinates()}) are not "
+            f"in {DELTA_JAR_CACHE}: run `make venv` (or `python -m sparkify.delta_jars`) to fetch them, "
+            "set SPARKIFY_DELTA_JARS to a directory that holds them, or set SPARKIFY_TABLE_FORMAT=parquet"
         )
     return TableFormat(
         "parquet",
-        "auto: no Delta Lake jars in SPARKIFY_DELTA_JARS or the Ivy cache "
-        "(set SPARKIFY_TABLE_FORMAT=delta to download them from Maven)",
+        f"auto: no Delta Lake jars in {DELTA_JAR_CACHE} or SPARKIFY_DELTA_JARS "
+        "(`make venv` fetches them)",
     )
 
 
 def delta_maven_coordinates() -> str:
-    """The delta-spark artifact matching the installed pyspark, as delta-spark's pip helper names it."""
+    """The delta-spark artifact for the installed pyspark, named as delta-spark's pip helper names it."""
     from importlib.metadata import version
 
     spark = ".".join(version("pyspark").split(".")[:2])
-    return f"io.delta:delta-spark_{spark}_2.13:{version('delta-spark')}"
+    return f"io.delta:delta-spark_{spark}_2.13:{DELTA_JAR_VERSION}"
 
 
-def _local_delta_jars(jar_dir: str | None) -> tuple[tuple[str, ...], str]:
-    dirs = [jar_dir] if jar_dir else [os.path.expanduser(d) for d in IVY_JAR_DIRS]
-    for directory in dirs:
-        spark_jars = sorted(glob.glob(os.path.join(directory, "*delta-spark*.jar")))
-        if spark_jars:
-            others = sorted(glob.glob(os.path.join(directory, "*delta-storage*.jar")))
-            return tuple(spark_jars + others), directory
+def local_delta_jars(jar_dir: str | None) -> tuple[tuple[str, ...], str]:
+    """Every jar of SPARKIFY_DELTA_JARS, else of the project's jar cache, if it holds delta-spark."""
+    directory = os.path.expanduser(jar_dir) if jar_dir else str(DELTA_JAR_CACHE)
+    jars = sorted(glob.glob(os.path.join(directory, "*.jar")))
+    if any("delta-spark" in os.path.basename(j) for j in jars):
+        return tuple(jars), directory
     return (), ""
 
 

@@ -7,7 +7,10 @@ an obscure XSDB6 error. `metastore_lock` turns that into an immediate, clear mes
 from __future__ import annotations
 
 import fcntl
+import logging
 import os
+import re
+import shutil
 import sys
 from contextlib import contextmanager
 from pathlib import Path
@@ -17,6 +20,34 @@ import jinja2
 import yaml
 
 from sparkify import settings as cfg
+
+
+log = logging.getLogger("sparkify")
+DELTA_COMMIT = re.compile(r"^\d{20}\.json$")
+
+
+def has_delta_commit(table_dir: Path) -> bool:
+    """True once a Delta table folder holds its first commit (`_delta_log/00000000000000000000.json`)."""
+    try:
+        return any(DELTA_COMMIT.match(e.name) for e in os.scandir(table_dir / "_delta_log"))
+    except OSError:
+        return False
+
+
+def remove_uncommitted_tables(settings: cfg.Settings) -> list[Path]:
+    """On Delta, delete table folders that never got a first commit: the debris of a process killed while
+    creating a table. Nothing read them (no commit, no table), and Spark refuses to create a table over
+    a non-empty folder. Call with the metastore lock held."""
+    if settings.table_format.name != "delta" or not settings.warehouse.is_dir():
+        return []
+    removed = []
+    for schema in settings.warehouse.glob("*.db"):
+        for table_dir in schema.iterdir():
+            if table_dir.is_dir() and not has_delta_commit(table_dir):
+                shutil.rmtree(table_dir)
+                removed.append(table_dir)
+                log.info("sparkify: removed %s, left uncommitted by a process that was killed", table_dir)
+    return removed
 
 
 class MetastoreBusy(cfg.SettingsError):

@@ -93,7 +93,8 @@ def fixture_files(tmp_path_factory, es_small_lines) -> Fixture:
     settings = cfg.load({
         "SPARKIFY_HOME": str(root / "home"),
         "SPARKIFY_EVENTS": str(raw),
-        "SPARKIFY_TABLE_FORMAT": os.environ.get("SPARKIFY_TABLE_FORMAT", "parquet"),
+        # Delta by default, as `make build`; tests/test_parquet.py re-runs the lakehouse tests on Parquet.
+        "SPARKIFY_TABLE_FORMAT": os.environ.get("SPARKIFY_TABLE_FORMAT") or "delta",
         "SPARKIFY_DRIVER_MEMORY": os.environ.get("SPARKIFY_DRIVER_MEMORY", "4g"),
     })
     return Fixture(settings, raw, base_file, new_day_file, bad_file, duplicated)

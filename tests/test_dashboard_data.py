@@ -414,3 +414,18 @@ def test_no_backtest_table_means_no_backtest(tmp_path):
     lakehouse = Lakehouse(tmp_path, check_interval=0)
     assert lakehouse.backtest() is None
     assert "make backtest" in " ".join(lakehouse.notes("model_backtests"))
+
+
+def test_delta_table_is_read_at_its_committed_version_and_reloaded_on_a_new_commit(tmp_path):
+    import pyarrow.parquet as pq
+    from deltalake import write_deltalake
+
+    path = tmp_path / "users"
+    write_deltalake(str(path), pa.table({"x": [1, 2]}))
+    cache = TableCache("users", path, check_interval=0)
+    assert sorted(cache.get().frame["x"]) == [1, 2]
+    pq.write_table(pa.table({"x": [9]}), path / "part-not-committed-yet.snappy.parquet")  # a writer mid-way
+    assert sorted(cache.get().frame["x"]) == [1, 2] and cache.get().version == 1
+    write_deltalake(str(path), pa.table({"x": [3]}), mode="append")
+    snap = cache.get()
+    assert sorted(snap.frame["x"]) == [1, 2, 3] and snap.version == 2 and snap.problem is None

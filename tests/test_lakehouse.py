@@ -214,7 +214,7 @@ def test_second_process_on_the_same_metastore_gets_a_clear_error(spark, fixture_
     result = run_cli({
         "SPARKIFY_HOME": str(fixture_files.settings.home),
         "SPARKIFY_EVENTS": str(fixture_files.raw_dir),
-        "SPARKIFY_TABLE_FORMAT": "parquet",
+        "SPARKIFY_TABLE_FORMAT": fixture_files.settings.table_format.name,
     })
     assert result.returncode == 2
     assert "is in use by" in result.stderr and "one Spark process at a time" in result.stderr

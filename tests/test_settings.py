@@ -13,27 +13,41 @@ from sparkify.spark import MetastoreBusy, metastore_lock, profile_parameters
 
 
 def test_auto_picks_parquet_without_delta_jars(tmp_path, monkeypatch):
-    monkeypatch.setattr(cfg, "IVY_JAR_DIRS", (str(tmp_path / "no-ivy"),))
+    monkeypatch.setattr(cfg, "DELTA_JAR_CACHE", tmp_path / "no-jars")
     chosen = cfg.resolve_table_format("auto", None)
     assert chosen.name == "parquet"
     assert "no Delta Lake jars" in chosen.reason
 
 
 def test_auto_picks_delta_from_a_local_jar_directory(tmp_path):
-    jars = [tmp_path / "delta-spark_4.2_2.13-4.4.1.jar", tmp_path / "delta-storage-4.4.1.jar"]
+    jars = [tmp_path / "delta-kernel-api-4.4.0.jar", tmp_path / "delta-spark_4.2_2.13-4.4.0.jar",
+            tmp_path / "delta-storage-4.4.0.jar"]
     for jar in jars:
         jar.write_bytes(b"")
     chosen = cfg.resolve_table_format("auto", str(tmp_path))
     assert chosen.name == "delta"
     assert chosen.jars == tuple(str(j) for j in jars)
-    assert chosen.packages == ""
 
 
-def test_delta_without_local_jars_downloads_the_matching_artifact(tmp_path, monkeypatch):
-    monkeypatch.setattr(cfg, "IVY_JAR_DIRS", (str(tmp_path / "no-ivy"),))
-    chosen = cfg.resolve_table_format("delta", None)
-    assert chosen.name == "delta"
-    assert chosen.packages == "io.delta:delta-spark_4.2_2.13:4.4.1"
+def test_delta_without_jars_says_how_to_get_them_or_fall_back(tmp_path, monkeypatch):
+    monkeypatch.setattr(cfg, "DELTA_JAR_CACHE", tmp_path / "no-jars")
+    with pytest.raises(cfg.SettingsError) as error:
+        cfg.resolve_table_format("delta", None)
+    message = str(error.value)
+    assert "make venv" in message and "SPARKIFY_DELTA_JARS" in message
+    assert "SPARKIFY_TABLE_FORMAT=parquet" in message
+    assert cfg.delta_maven_coordinates() in message
+
+
+def test_delta_coordinates_match_the_installed_pyspark():
+    import pyspark
+
+    spark_minor = ".".join(pyspark.__version__.split(".")[:2])
+    group, artifact, version = cfg.delta_maven_coordinates().split(":")
+    assert (group, artifact) == ("io.delta", f"delta-spark_{spark_minor}_2.13")
+    from importlib.metadata import version as installed
+
+    assert version.split(".")[:2] == installed("delta-spark").split(".")[:2]
 
 
 def test_unknown_table_format_and_empty_jar_dir_are_errors(tmp_path):
