@@ -52,13 +52,37 @@ def read(spark: SparkSession, name: str) -> DataFrame:
     return spark.table(table_name(name))
 
 
+def read_pinned(spark: SparkSession, name: str) -> tuple[DataFrame, int | None]:
+    """A table at its current Delta version, and that version (None on Parquet): a build that commits
+    meanwhile cannot change what is read, and the version reads the same rows back by time travel."""
+    version = table_version(spark, name)
+    if version is None:
+        return read(spark, name), None
+    return spark.sql(f"select * from {table_name(name)} version as of {version}"), version
+
+
+def add_missing_columns(spark: SparkSession, name: str, frame: DataFrame) -> None:
+    """Columns a newer release appends to a log table (model_runs, model_backtests) are added to the
+    existing table first, so an append never fails on a lakehouse written by an older release."""
+    full = table_name(name)
+    if not spark.catalog.tableExists(full):
+        return
+    existing = set(spark.table(full).columns)
+    missing = [f for f in frame.schema.fields if f.name not in existing]
+    if missing:
+        spark.sql(f"alter table {full} add columns ("
+                  + ", ".join(f"{f.name} {f.dataType.simpleString()}" for f in missing) + ")")
+
+
 def append_run(spark: SparkSession, settings: cfg.Settings, run: DataFrame) -> None:
     """Append one row to model_runs (creating the table the first time); on Delta one commit."""
+    add_missing_columns(spark, "model_runs", run)
     run.write.format(settings.table_format.name).mode("append").saveAsTable(table_name("model_runs"))
 
 
 def append_backtest(spark: SparkSession, settings: cfg.Settings, rows: DataFrame) -> None:
     """Append one backtest's rows to model_backtests (creating the table the first time)."""
+    add_missing_columns(spark, "model_backtests", rows)
     rows.write.format(settings.table_format.name).mode("append").saveAsTable(table_name("model_backtests"))
 
 

@@ -151,6 +151,15 @@ def backtest_plot(rows: list[dict], out: Path) -> None:
     plt.close(fig)
 
 
+def training_set(record) -> str:
+    """Where the rows this run read can be read back: a Delta version of user_features, by time travel."""
+    version = record.user_features_version
+    if version is None:
+        return "user_features as it was (Parquet keeps no versions; Delta's time travel would)"
+    return (f"user_features at Delta version {version}; read it back with "
+            f"`select * from sparkify.user_features version as of {version}`")
+
+
 def write(out: Path, record: RunRecord, curves: dict, split_text: str, selection_rule: str = "",
           backtest: list[dict] | None = None) -> Path:
     """Write model_card.md, the PNGs and curves.json into `out`."""
@@ -182,6 +191,7 @@ def write(out: Path, record: RunRecord, curves: dict, split_text: str, selection
 
 - **Protocol:** {record.protocol}; label: cancels within the churn horizon after the as_of date
 - **Data:** {record.data_start} .. {record.data_end}; git commit {record.git_commit or "unknown"}
+- **Training set:** {training_set(record)}
 - **Rows:** train {record.train_rows}, validation {record.validation_rows}, test {record.test_rows}
   ({record.test_positives} churners, prevalence {record.prevalence:.3f})
 - **Features ({len(record.features)}):** {", ".join(record.features)}

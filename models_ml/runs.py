@@ -55,6 +55,8 @@ SCHEMA = StructType([
     StructField("model_path", StringType()),
     StructField("report_path", StringType()),
     StructField("metrics", METRICS_TYPE),
+    # The Delta version of user_features the run read (null on Parquet): the training set by time travel.
+    StructField("user_features_version", LongType()),
 ])
 
 
@@ -86,6 +88,7 @@ class RunRecord:
     report_path: str | None = None
     finished_at: dt.datetime | None = None
     metrics: list[dict] = field(default_factory=list)
+    user_features_version: int | None = None
 
 
 def _clean(value):
@@ -106,7 +109,7 @@ def to_row(record: RunRecord) -> tuple:
         int(record.validation_rows), int(record.test_rows), int(record.test_positives),
         _clean(float(record.prevalence)), record.selected_model, _clean(record.threshold),
         record.threshold_rule, record.calibration, json.dumps(record.risk_bands, sort_keys=True),
-        record.model_path, record.report_path, metrics,
+        record.model_path, record.report_path, metrics, record.user_features_version,
     )
 
 

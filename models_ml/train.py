@@ -385,7 +385,7 @@ def train(spark: SparkSession, settings, models: list[str], quick: bool, seed: i
     progress = Progress()
     started_at = dt.datetime.now(dt.timezone.utc)
     run_id = artifacts.new_run_id(started_at)
-    uf = lakehouse.read(spark, "user_features")
+    uf, uf_version = lakehouse.read_pinned(spark, "user_features")
     features = choose_features(feature_columns(uf))
     horizon = lakehouse.churn_horizon_days()
     progress("run %s: rolling origin, models %s, %s, seed %d", run_id, ",".join(models),
@@ -424,7 +424,7 @@ def train(spark: SparkSession, settings, models: list[str], quick: bool, seed: i
         train_rows=len(train_pdf), validation_rows=prepared.count(sel_dates)[0],
         test_rows=test_rows, test_positives=test_pos, prevalence=test_pos / max(test_rows, 1),
         selected_model=chosen, threshold=threshold, threshold_rule=decision.THRESHOLD_RULE,
-        calibration=calibrator.describe(), risk_bands=bands,
+        calibration=calibrator.describe(), risk_bands=bands, user_features_version=uf_version,
     )
     record.metrics = [
         {"model": r.model, "params": r.candidate.params_json, **r.metrics, "train_seconds": r.trial.fit_seconds,
@@ -442,7 +442,7 @@ def train(spark: SparkSession, settings, models: list[str], quick: bool, seed: i
         "calibrator": calibrator.to_dict(), "threshold": threshold,
         "threshold_rule": decision.THRESHOLD_RULE, "risk_bands": bands,
         "risk_bands_rule": decision.BANDS_RULE, "horizon_days": horizon,
-        "trained_on": [str(d) for d in prepared.all_dates],
+        "trained_on": [str(d) for d in prepared.all_dates], "user_features_version": uf_version,
         "test_metrics": selected.metrics, "portable": exported,
     }
     backtest = backtest_rows(selected.trial, walk_forward_probabilities(selected.trial), seed)

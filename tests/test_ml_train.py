@@ -10,6 +10,7 @@ import json
 
 import pandas as pd
 import pytest
+from deltalake import DeltaTable
 
 from models_ml import backtest as backtest_cli
 from models_ml import score as score_cli
@@ -70,6 +71,15 @@ def test_train_quick_then_score_writes_tables(built_lakehouse, spark, tmp_path):
     assert set(json.loads(run["risk_bands"])) == {"high", "medium"}
     meta = json.loads((settings.home / "models" / record.run_id / "model.json").read_text())
     assert meta["trained_on"] == [str(d) for d in complete]
+    # the training set's Delta version, read back by time travel, holds the rows trained on
+    version = DeltaTable(str(settings.warehouse / "sparkify.db" / "user_features")).version() \
+        if settings.table_format.name == "delta" else None
+    assert run["user_features_version"] == meta["user_features_version"] == version
+    if version is not None:
+        past = spark.sql(f"select * from sparkify.user_features version as of {version}").toPandas()
+        assert past["is_label_complete"].sum() == run["train_rows"]
+        card = (settings.home / "reports" / record.run_id / "model_card.md").read_text()
+        assert f"version as of {version}`" in card
     # refit on all label-complete rows: the imputer's medians are those of every labelled row
     for name, median in zip(meta["portable"]["inputs"], meta["portable"]["medians"]):
         column = labelled[name].dropna().astype(float)

@@ -21,7 +21,10 @@ def test_lakehouse_tests_pass_on_parquet(tmp_path):
     env = {**os.environ, "SPARKIFY_TABLE_FORMAT": "parquet"}
     result = subprocess.run(
         [sys.executable, "-m", "pytest", "-q", "-p", "no:cacheprovider", "--basetemp", str(tmp_path / "pytest"),
-         "tests/test_lakehouse.py"],
+         "tests/test_lakehouse.py",
+         # Feature values are computed in SQL before any write, so one comparison with pandas, on Delta
+         # in the main session, covers both formats; the Parquet job checks loads, merges and errors.
+         "--deselect", "tests/test_lakehouse.py::test_user_feature_rows_and_sample_match_pandas"],
         cwd=cfg.PROJECT_ROOT, env=env, capture_output=True, text=True, timeout=1800,
     )
     assert result.returncode == 0, result.stdout[-4000:]
