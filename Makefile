@@ -8,7 +8,9 @@ PY := $(VENV)/bin/python
 STAMP := $(VENV)/.installed-stamp
 # The Delta Lake jars, fetched with Maven at set-up (python -m sparkify.delta_jars); see README.
 JARS := .cache/delta-jars/manifest.json
-SETUP := $(STAMP) $(if $(filter parquet,$(SPARKIFY_TABLE_FORMAT))$(SPARKIFY_DELTA_JARS),,$(JARS))
+# The .pth file that imports sparkify/arrow_exit.py in every Python of the venv (see that module).
+EXIT_HOOK := $(VENV)/.arrow-exit-stamp
+SETUP := $(STAMP) $(EXIT_HOOK) $(if $(filter parquet,$(SPARKIFY_TABLE_FORMAT))$(SPARKIFY_DELTA_JARS),,$(JARS))
 
 export SPARKIFY_HOME ?= $(CURDIR)/lakehouse
 export PYTHONDONTWRITEBYTECODE := 1
@@ -30,6 +32,10 @@ $(STAMP): pyproject.toml
 	@test -x $(PY) || $(PYTHON) -m venv $(VENV)
 	$(PY) -m pip install --quiet --upgrade pip
 	$(PY) -m pip install --quiet -e ".[dev]"
+	@touch $@
+
+# Its own target, so that an existing venv gets the file too.
+$(EXIT_HOOK): $(STAMP) sparkify/arrow_exit.py
 	$(PY) -m sparkify.arrow_exit --install
 	@touch $@
 
