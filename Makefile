@@ -8,15 +8,18 @@ PY := $(VENV)/bin/python
 STAMP := $(VENV)/.installed-stamp
 # The Delta Lake jars, fetched with Maven at set-up (python -m sparkify.delta_jars); see README.
 JARS := .cache/delta-jars/manifest.json
-# The .pth file that imports sparkify/arrow_exit.py in every Python of the venv (see that module).
-EXIT_HOOK := $(VENV)/.arrow-exit-stamp
-SETUP := $(STAMP) $(EXIT_HOOK) $(if $(filter parquet,$(SPARKIFY_TABLE_FORMAT))$(SPARKIFY_DELTA_JARS),,$(JARS))
+# The .pth file that runs sparkify/venv_hook.py at every start of the venv's Python: it prepares a
+# plain `dbt` command as `make build` does, and stops deltalake reads aborting at exit (see that module).
+HOOK := $(VENV)/.venv-hook-stamp
+SETUP := $(STAMP) $(HOOK) $(if $(filter parquet,$(SPARKIFY_TABLE_FORMAT))$(SPARKIFY_DELTA_JARS),,$(JARS))
 
 export SPARKIFY_HOME ?= $(CURDIR)/lakehouse
 export PYTHONDONTWRITEBYTECODE := 1
 
-# Without SPARKIFY_EVENTS, the build uses generated demo data (python -m sparkify.generate).
+# Without SPARKIFY_EVENTS, the build uses generated demo data (python -m sparkify.generate), at the
+# path sparkify/settings.py (DEMO_EVENTS) falls back to, so a plain `dbt build` reads it too.
 DEMO_EVENTS := $(SPARKIFY_HOME)/demo/events.json.gz
+DOCS_PORT ?= 8080
 DEMO_ARGS ?= --users 250 --start 2018-10-01 --end 2018-12-03 --seed 42
 ifeq ($(strip $(SPARKIFY_EVENTS)),)
 build: export SPARKIFY_EVENTS := $(DEMO_EVENTS)
@@ -35,8 +38,8 @@ $(STAMP): pyproject.toml
 	@touch $@
 
 # Its own target, so that an existing venv gets the file too.
-$(EXIT_HOOK): $(STAMP) sparkify/arrow_exit.py
-	$(PY) -m sparkify.arrow_exit --install
+$(HOOK): $(STAMP) sparkify/venv_hook.py
+	$(PY) -m sparkify.venv_hook --install
 	@touch $@
 
 $(JARS): $(STAMP) sparkify/settings.py sparkify/delta_jars.py
@@ -51,8 +54,8 @@ run: build train ## build, train, score and serve the dashboard (demo data unles
 	@echo "Lakehouse ready under $(SPARKIFY_HOME)/warehouse; starting the dashboard"
 	$(PY) -m dashboard
 
-build: $(SETUP) ## dbt build: load new raw files, build and test every model
-	$(PY) -m sparkify.dbt build
+build: $(SETUP) ## dbt build: load new raw files, build and test every model (DBT_ARGS='--select ...')
+	$(PY) -m sparkify.dbt build $(DBT_ARGS)
 
 train: $(SETUP) ## train and evaluate the churn models, score the latest as_of, refresh the customers mart
 	$(PY) -m models_ml.train --score $(TRAIN_ARGS)
@@ -68,8 +71,9 @@ backtest: $(SETUP) ## rolling-origin backtest of the latest model's configuratio
 dashboard: $(SETUP) ## serve the dashboard on SPARKIFY_DASH_HOST:SPARKIFY_DASH_PORT (default 127.0.0.1:8050)
 	$(PY) -m dashboard
 
-docs: $(SETUP) ## dbt docs generate (catalog under $SPARKIFY_HOME/dbt/target)
-	$(PY) -m sparkify.dbt docs generate
+docs: $(SETUP) ## dbt docs: generate the catalog and lineage, serve them on 127.0.0.1:DOCS_PORT (default 8080)
+	$(VENV)/bin/dbt docs generate
+	$(VENV)/bin/dbt docs serve --host 127.0.0.1 --port $(DOCS_PORT) --no-browser
 
 lint: $(SETUP) ## sqlfluff on the dbt models
 	$(PY) -m sqlfluff lint dbt_project/models dbt_project/tests dbt_project/analyses

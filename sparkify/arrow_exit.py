@@ -9,22 +9,20 @@ Measured here: 18 of 30 runs of `python -c "DeltaTable(p).to_pyarrow_table()"` e
 every deltalake from 0.25 to 1.6.6 and pyarrow 21 to 26 (apache/arrow#49942 guards the destructor
 with `Py_IsInitialized`, which is still true at that point).
 
-`make venv` installs a `.pth` file that imports this module in every Python of the project's venv.
+`make venv` installs a `.pth` file (sparkify/venv_hook.py) that imports this module in every Python of the
+project's venv.
 Its exit handler runs before finalization: if pyarrow was imported, it waits, with the GIL released,
 until Arrow's CPU and I/O pools are idle. With it, 0 of 40 runs aborted. It does nothing when pyarrow
 was never imported, and nothing if this Arrow build lacks the symbols it looks up.
 """
 from __future__ import annotations
 
-import argparse
 import atexit
 import ctypes
 import glob
 import os
 import sys
-import sysconfig
 
-PTH_NAME = "sparkify-arrow-exit.pth"
 # arrow::internal::GetCpuThreadPool(), arrow::io::internal::GetIOThreadPool(), ThreadPool::WaitForIdle()
 POOLS = ("_ZN5arrow8internal16GetCpuThreadPoolEv", "_ZN5arrow2io8internal15GetIOThreadPoolEv")
 WAIT_FOR_IDLE = "_ZN5arrow8internal10ThreadPool11WaitForIdleEv"
@@ -49,19 +47,5 @@ def wait_for_arrow_pools() -> bool:
     return True
 
 
-def install() -> str:
-    """Write the .pth file that imports this module at every start of this Python; returns its path."""
-    path = os.path.join(sysconfig.get_paths()["purelib"], PTH_NAME)
-    with open(path, "w") as f:
-        f.write("import sparkify.arrow_exit\n")
-    return path
-
-
 atexit.register(wait_for_arrow_pools)
 
-
-if __name__ == "__main__":
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--install", action="store_true", help=f"write {PTH_NAME} into this venv")
-    if parser.parse_args().install:
-        print(f"sparkify: installed {install()}")

@@ -1,7 +1,10 @@
-"""Run dbt on the embedded lakehouse: `python -m sparkify.dbt build [dbt options]`.
+"""Run dbt on the embedded lakehouse: `python -m sparkify.dbt build [dbt options]`, or plain `dbt build`.
 
-It resolves the SPARKIFY_* settings (table format, Java, input path), holds the metastore lock,
-prints which table format it chose and why, then invokes dbt in this process.
+`prepare_process` is the one preparation of a dbt process, whichever way it starts: this module's
+`main` calls it, and so does the venv's start-up hook (sparkify/venv_hook.py) when the process is the
+plain `dbt` executable. It resolves the SPARKIFY_* settings (table format, Java, input path) and exports
+what the profile reads, refuses to switch a lakehouse's table format, holds the metastore lock for the
+rest of the process and prints which table format it chose and why.
 """
 
 from __future__ import annotations
@@ -9,31 +12,57 @@ from __future__ import annotations
 import logging
 import os
 import sys
+from contextlib import ExitStack
 
 from sparkify import settings as cfg
 from sparkify.spark import metastore_lock, remove_uncommitted_tables
 
 log = logging.getLogger("sparkify")
 
-# Commands that start Spark and so need Java. (A missing SPARKIFY_EVENTS is reported by the
-# bronze model itself, so that selecting only downstream models works without raw data.)
-NEEDS_SPARK = {"build", "run", "test", "seed", "snapshot", "docs", "show", "compile", "retry"}
+# Commands that start Spark and so need Java and the lakehouse lock. (A missing SPARKIFY_EVENTS is
+# reported by the bronze model itself, so that selecting only downstream models works without raw data.)
+NEEDS_SPARK = {"build", "run", "test", "seed", "snapshot", "docs", "show", "compile", "retry", "debug"}
+# dbt's global options that take a value, skipped when looking for the command.
+_OPTIONS_WITH_VALUE = {"--log-format", "--log-level", "--log-path", "--target-path", "--profiles-dir",
+                       "--project-dir", "--printer-width", "--log-format-file", "--log-level-file"}
+# Held for the life of the process once `prepare_process` took the lock (the OS releases it at exit).
+_held = ExitStack()
+# Set for the life of a prepared process; the on-run-start check (macros/lakehouse_format.sql) requires it.
+PREPARED_VARIABLE = "SPARKIFY_PREPARED"
+
+
+def dbt_command(args: list[str]) -> str:
+    """The dbt sub-command in `args` ('docs serve' for that one), or '' for `dbt --version` and the like."""
+    words = []
+    skip = False
+    for arg in args:
+        if skip:
+            skip = False
+        elif arg.startswith("-"):
+            skip = arg in _OPTIONS_WITH_VALUE
+        else:
+            words.append(arg)
+    if words[:2] == ["docs", "serve"]:
+        return "docs serve"
+    return words[0] if words else ""
 
 
 def prepare(args: list[str]) -> cfg.Settings:
     """Validate the environment for this dbt command and export what the profile reads."""
-    command = args[0] if args else "build"
     settings = cfg.load()
-    if command in NEEDS_SPARK:
+    writes = dbt_command(args) in NEEDS_SPARK
+    if writes:
         cfg.check_java()
-    _check_format_unchanged(settings)
+    _check_format_unchanged(settings, record=writes)
     cfg.apply(settings)
     os.environ.setdefault("SPARKIFY_LOG4J", str(cfg.PROFILES_DIR / "log4j2.properties"))
+    os.environ.setdefault("DBT_PROJECT_DIR", str(cfg.PROJECT_ROOT))
     return settings
 
 
-def _check_format_unchanged(settings: cfg.Settings) -> None:
-    """A lakehouse built as Delta cannot be continued as Parquet (or back): say so plainly."""
+def _check_format_unchanged(settings: cfg.Settings, record: bool) -> None:
+    """A lakehouse built as Delta cannot be continued as Parquet (or back): say so plainly. `record`
+    writes the chosen format down for the next command (for commands that may create tables)."""
     marker = settings.home / "table_format"
     chosen = settings.table_format.name
     if marker.exists() and marker.read_text().strip() != chosen:
@@ -42,26 +71,38 @@ def _check_format_unchanged(settings: cfg.Settings) -> None:
             f"run resolved the table format to {chosen} ({settings.table_format.reason}). Set "
             "SPARKIFY_TABLE_FORMAT to match, or rebuild with `make clean build`."
         )
-    settings.home.mkdir(parents=True, exist_ok=True)
-    marker.write_text(chosen + "\n")
+    if record:
+        settings.home.mkdir(parents=True, exist_ok=True)
+        marker.write_text(chosen + "\n")
+
+
+def prepare_process(args: list[str]) -> int:
+    """Prepare this process to run `dbt <args>`; 0 when dbt may start, else 2 after printing why."""
+    if not dbt_command(args):  # `dbt --version`, `dbt --help`: nothing to prepare
+        return 0
+    try:
+        settings = prepare(args)
+        if dbt_command(args) in NEEDS_SPARK:
+            _held.enter_context(metastore_lock(settings.home))
+            remove_uncommitted_tables(settings)
+            os.environ[PREPARED_VARIABLE] = str(os.getpid())
+    except cfg.SettingsError as error:
+        print(f"sparkify: {error}", file=sys.stderr)
+        return 2
+    print(f"sparkify: table format {settings.table_format.name} ({settings.table_format.reason})",
+          file=sys.stderr)
+    return 0
 
 
 def main(argv: list[str] | None = None) -> int:
     logging.basicConfig(level=logging.INFO, format="%(message)s")
     args = list(sys.argv[1:] if argv is None else argv) or ["build"]
-    try:
-        settings = prepare(args)
-        log.info("sparkify: table format %s (%s)", settings.table_format.name, settings.table_format.reason)
-        with metastore_lock(settings.home):
-            remove_uncommitted_tables(settings)
-            from dbt.cli.main import dbtRunner
+    code = prepare_process(args)
+    if code:
+        return code
+    from dbt.cli.main import dbtRunner
 
-            result = dbtRunner().invoke(
-                [*args, "--project-dir", str(cfg.PROJECT_ROOT), "--profiles-dir", str(cfg.PROFILES_DIR)]
-            )
-    except cfg.SettingsError as error:
-        log.error("sparkify: %s", error)
-        return 2
+    result = dbtRunner().invoke(args)
     if result.exception is not None and not result.success:
         log.error("sparkify: dbt failed: %s", result.exception)
     return 0 if result.success else 1

@@ -16,6 +16,11 @@ from pathlib import Path
 
 PROJECT_ROOT = Path(__file__).resolve().parents[1]
 PROFILES_DIR = PROJECT_ROOT / "profiles"
+# SPARKIFY_HOME when unset: the same folder whichever directory a command starts in.
+DEFAULT_HOME = PROJECT_ROOT / "lakehouse"
+# Where `make build` generates demo events when SPARKIFY_EVENTS is unset (the Makefile's DEMO_EVENTS);
+# used as the input whenever SPARKIFY_EVENTS is unset and the file exists, by `make` and plain `dbt` alike.
+DEMO_EVENTS = Path("demo") / "events.json.gz"
 SCHEMA = "sparkify"
 FORMATS = ("auto", "delta", "parquet")
 MIN_JAVA = 17
@@ -75,8 +80,10 @@ class Settings:
 def load(env: os._Environ | dict | None = None) -> Settings:
     """Read the SPARKIFY_* variables; relative paths are taken from the current directory."""
     env = os.environ if env is None else env
-    home = Path(env.get("SPARKIFY_HOME") or "lakehouse").expanduser().resolve()
+    home = Path(env.get("SPARKIFY_HOME") or DEFAULT_HOME).expanduser().resolve()
     events = env.get("SPARKIFY_EVENTS") or None
+    if events is None and (home / DEMO_EVENTS).is_file():
+        events = str(home / DEMO_EVENTS)
     return Settings(
         home=home,
         events=events_glob(events) if events else None,

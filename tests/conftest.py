@@ -103,12 +103,14 @@ def fixture_files(tmp_path_factory, es_small_lines) -> Fixture:
 @pytest.fixture(scope="session")
 def spark(fixture_files):
     """The one SparkSession of the test session, configured from the dbt profile."""
+    from sparkify.dbt import PREPARED_VARIABLE
     from sparkify.spark import get_session, metastore_lock
 
     settings = fixture_files.settings
     cfg.apply(settings)
     os.environ.setdefault("SPARKIFY_LOG4J", str(cfg.PROFILES_DIR / "log4j2.properties"))
     with metastore_lock(settings.home):
+        os.environ[PREPARED_VARIABLE] = str(os.getpid())  # what sparkify/dbt.py sets once it holds the lock
         session = get_session(settings, app_name="sparkify-tests")
         yield session
         session.stop()
@@ -118,9 +120,7 @@ def dbt(*args: str) -> None:
     """Run dbt in this process (it reuses the active SparkSession); fail the test on error."""
     from dbt.cli.main import dbtRunner
 
-    result = dbtRunner().invoke(
-        [*args, "--project-dir", str(cfg.PROJECT_ROOT), "--profiles-dir", str(cfg.PROFILES_DIR)]
-    )
+    result = dbtRunner().invoke([*args, "--project-dir", str(cfg.PROJECT_ROOT)])
     if not result.success:
         failures = [
             f"{r.node.name}: {r.status} {r.message}"
@@ -133,6 +133,30 @@ def dbt(*args: str) -> None:
 def snapshot(spark, tables: list[str]) -> dict[str, pd.DataFrame]:
     """Tables as pandas frames, to compare one build with the next."""
     return {name: spark.table(f"sparkify.{name}").toPandas() for name in tables}
+
+
+# The key of each table: rows are compared in this order.
+TABLE_KEYS = {
+    "bronze_events": ["source_file", "line_hash"],
+    "stg_sparkify__events": ["event_id"],
+    "users": ["user_id"],
+    "sessions": ["session_key"],
+    "daily_activity": ["user_id", "activity_date"],
+    "user_features": ["user_id", "as_of_date"],
+    "int_events_sessionized": ["event_id"],
+    "quarantined_lines": ["source_file", "line_hash"],
+    "sparkify_pages": ["page"],
+}
+
+
+def delta_rows(path: Path, version: int | None = None) -> pd.DataFrame:
+    """A table's rows as deltalake reads them, in key order, without load times and nested columns."""
+    from deltalake import DeltaTable
+
+    frame = DeltaTable(str(path), version=version).to_pandas()
+    nested = [c for c in frame.columns if frame[c].map(lambda v: hasattr(v, "__len__") and not isinstance(v, str)).any()]
+    frame = frame.drop(columns=[c for c in ["loaded_at", *nested] if c in frame.columns])
+    return frame[sorted(frame.columns)].sort_values(TABLE_KEYS[path.name]).reset_index(drop=True)
 
 
 SNAPSHOT_TABLES = ["bronze_events", "stg_sparkify__events", "users", "sessions", "daily_activity", "user_features"]

@@ -22,34 +22,18 @@ import pyarrow.parquet as pq
 import pytest
 from deltalake import DeltaTable, write_deltalake
 
-from conftest import SNAPSHOT_TABLES
+from conftest import SNAPSHOT_TABLES, delta_rows as rows
 from sparkify import settings as cfg
 from sparkify.spark import remove_uncommitted_tables
 
 pytestmark = [pytest.mark.delta, pytest.mark.spark, pytest.mark.slow]
 
-KEYS = {
-    "bronze_events": ["source_file", "line_hash"],
-    "stg_sparkify__events": ["event_id"],
-    "users": ["user_id"],
-    "sessions": ["session_key"],
-    "daily_activity": ["user_id", "activity_date"],
-    "user_features": ["user_id", "as_of_date"],
-}
 REBUILD = ["build", "--full-refresh", "--select", "user_features", "--exclude", "test_type:unit"]
 MODEL_START = "START sql table_if_inputs_changed model sparkify.user_features"
 
 
 def table_dir(settings: cfg.Settings, name: str) -> Path:
     return settings.warehouse / f"{cfg.SCHEMA}.db" / name
-
-
-def rows(path: Path, version: int | None = None) -> pd.DataFrame:
-    """A table's rows as deltalake reads them, in key order, without load times and nested columns."""
-    frame = DeltaTable(str(path), version=version).to_pandas()
-    nested = [c for c in frame.columns if frame[c].map(lambda v: hasattr(v, "__len__") and not isinstance(v, str)).any()]
-    frame = frame.drop(columns=[c for c in ["loaded_at", *nested] if c in frame.columns])
-    return frame[sorted(frame.columns)].sort_values(KEYS[path.name]).reset_index(drop=True)
 
 
 def cli(env: dict[str, str], *args: str, **kwargs) -> subprocess.CompletedProcess:

@@ -106,3 +106,31 @@ def test_profile_puts_warehouse_and_metastore_under_home(tmp_path):
     )
     assert params["spark.sql.catalog.spark_catalog"] == "builtin"
     assert params["spark.sql.session.timeZone"] == "UTC"
+
+
+@pytest.mark.parametrize("argv, expected", [
+    (["/p/.venv/bin/dbt", "build", "-s", "users+"], ["build", "-s", "users+"]),
+    (["/p/.venv/bin/python", "/p/.venv/bin/dbt", "run"], ["run"]),
+    (["/p/.venv/bin/python", "-m", "dbt", "test"], ["test"]),
+    (["/p/.venv/bin/python", "-X", "dev", "-m", "dbt.cli.main", "seed"], ["seed"]),
+    (["/p/.venv/bin/python", "-m", "sparkify.dbt", "build"], None),
+    (["/p/.venv/bin/python", "-c", "print('dbt')"], None),
+    (["/p/.venv/bin/pytest", "tests"], None),
+])
+def test_venv_hook_recognises_a_dbt_process(argv, expected):
+    from sparkify.venv_hook import dbt_arguments
+
+    assert dbt_arguments(argv) == expected
+
+
+@pytest.mark.parametrize("args, command", [
+    (["build", "--select", "users+"], "build"),
+    (["--log-level", "debug", "run"], "run"),
+    (["--no-use-colors", "docs", "generate"], "docs"),
+    (["docs", "serve", "--port", "8080"], "docs serve"),
+    (["--version"], ""),
+])
+def test_dbt_command_skips_global_options(args, command):
+    from sparkify.dbt import dbt_command
+
+    assert dbt_command(args) == command

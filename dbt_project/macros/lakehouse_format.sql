@@ -9,3 +9,15 @@
 {% macro incremental_strategy() -%}
     {{ return('merge' if table_format() == 'delta' else 'insert_overwrite') }}
 {%- endmacro %}
+
+{#- on-run-start: sparkify/dbt.py prepares every dbt process of this project (the venv's start-up hook
+    runs it for a plain `dbt`): settings resolved, table format checked, lakehouse lock held. A dbt started
+    any other way (another installation, given --profiles-dir by hand) is stopped here, before it writes. -#}
+{% macro check_prepared_process() -%}
+    {%- if execute and not env_var('SPARKIFY_PREPARED', '') -%}
+        {{ exceptions.raise_compiler_error(
+            "This dbt process was not started through the project's environment, so the lakehouse lock "
+            ~ "and the table-format guard are not in place. Run `dbt` from the project's venv "
+            ~ "(`source .venv/bin/activate`, or `.venv/bin/dbt`), or `make build`.") }}
+    {%- endif -%}
+{%- endmacro %}

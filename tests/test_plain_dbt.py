@@ -1,0 +1,136 @@
+"""A plain `dbt` from the project's venv acts like `make build`: same tables, same guards.
+
+Each command runs as its own process, the way an analytics engineer types it: the venv's `bin` first
+on PATH (what `source .venv/bin/activate` does), only SPARKIFY_HOME and SPARKIFY_EVENTS exported,
+none of the variables sparkify/dbt.py derives. The input is the first lines of the fixture's base file.
+"""
+
+from __future__ import annotations
+
+import gzip
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pandas as pd
+import pytest
+
+from conftest import delta_rows
+from sparkify import settings as cfg
+from sparkify.spark import metastore_lock
+
+pytestmark = [pytest.mark.delta, pytest.mark.spark, pytest.mark.slow]
+
+VENV_BIN = Path(sys.executable).parent
+SELECT = ["--select", "+sessions", "--indirect-selection", "cautious"]
+FIXTURE_LINES = 20_000
+
+
+def user_env(home: Path, events: Path, **extra: str) -> dict[str, str]:
+    """The environment of a user's shell: nothing from this test session's own SPARKIFY_*/DBT_* settings."""
+    env = {k: v for k, v in os.environ.items() if not k.startswith(("SPARKIFY_", "DBT_"))}
+    env["PATH"] = f"{VENV_BIN}{os.pathsep}{env.get('PATH', '')}"
+    env["VIRTUAL_ENV"] = str(VENV_BIN.parent)
+    return {**env, "SPARKIFY_HOME": str(home), "SPARKIFY_EVENTS": str(events), **extra}
+
+
+def run(command: list[str], env: dict[str, str], cwd: Path = cfg.PROJECT_ROOT) -> subprocess.CompletedProcess:
+    return subprocess.run(command, cwd=cwd, env=env, capture_output=True, text=True, timeout=1200)
+
+
+@pytest.fixture(scope="module")
+def raw_dir(fixture_files, tmp_path_factory) -> Path:
+    raw = tmp_path_factory.mktemp("plain-dbt-raw")
+    with gzip.open(fixture_files.base_file, "rt", encoding="utf-8") as source:
+        lines = [next(source) for _ in range(FIXTURE_LINES)]
+    (raw / "events.json").write_text("".join(lines), encoding="utf-8")
+    return raw
+
+
+@pytest.fixture(scope="module")
+def two_builds(raw_dir, tmp_path_factory) -> tuple[Path, Path, subprocess.CompletedProcess]:
+    """The same selection built by `make build` and by a plain `dbt build` started from a sub-folder."""
+    root = tmp_path_factory.mktemp("plain-dbt")
+    by_make, by_dbt = root / "make-home", root / "dbt-home"
+    made = run(["make", "--no-print-directory", "build", f"DBT_ARGS={' '.join(SELECT)}"], user_env(by_make, raw_dir))
+    assert made.returncode == 0, made.stdout[-3000:] + made.stderr[-3000:]
+    plain = run(["dbt", "build", *SELECT], user_env(by_dbt, raw_dir), cwd=cfg.PROJECT_ROOT / "dbt_project")
+    assert plain.returncode == 0, plain.stdout[-3000:] + plain.stderr[-3000:]
+    return by_make, by_dbt, plain
+
+
+def tables(home: Path) -> list[str]:
+    return sorted(p.name for p in (home / "warehouse" / f"{cfg.SCHEMA}.db").iterdir() if p.is_dir())
+
+
+def test_plain_dbt_build_writes_the_tables_make_build_writes(two_builds, raw_dir):
+    by_make, by_dbt, _ = two_builds
+    assert tables(by_dbt) == tables(by_make)
+    assert {"bronze_events", "stg_sparkify__events", "sessions"} <= set(tables(by_dbt))
+    for name in tables(by_make):
+        pd.testing.assert_frame_equal(delta_rows(by_dbt / "warehouse/sparkify.db" / name),
+                                      delta_rows(by_make / "warehouse/sparkify.db" / name), obj=name)
+    bronze = delta_rows(by_dbt / "warehouse/sparkify.db/bronze_events")
+    assert bronze["line_count"].sum() == FIXTURE_LINES  # every raw line, counted independently
+
+
+def test_plain_dbt_resolves_the_settings_of_make_build(two_builds):
+    by_make, by_dbt, plain = two_builds
+    assert "sparkify: table format delta" in plain.stderr
+    for home in (by_make, by_dbt):
+        assert (home / "table_format").read_text().strip() == "delta"
+        assert (home / "dbt" / "target" / "manifest.json").is_file()  # DBT_TARGET_PATH under the home
+        assert (home / "logs" / "dbt.log").is_file()
+    assert not (cfg.PROJECT_ROOT / "dbt_project" / "target").exists()
+
+
+def test_plain_dbt_refuses_to_switch_the_table_format(two_builds, raw_dir):
+    _, by_dbt, _ = two_builds
+    before = delta_rows(by_dbt / "warehouse/sparkify.db/sessions")
+    result = run(["dbt", "build"], user_env(by_dbt, raw_dir, SPARKIFY_TABLE_FORMAT="parquet"))
+    assert result.returncode == 2
+    assert f"The lakehouse at {by_dbt} holds delta tables" in result.stderr
+    assert "SPARKIFY_TABLE_FORMAT=parquet" in result.stderr and "make clean build" in result.stderr
+    pd.testing.assert_frame_equal(delta_rows(by_dbt / "warehouse/sparkify.db/sessions"), before)
+
+
+def test_plain_dbt_stops_at_once_when_the_lakehouse_is_in_use(two_builds, raw_dir):
+    _, by_dbt, _ = two_builds
+    with metastore_lock(by_dbt):
+        result = run(["dbt", "build"], user_env(by_dbt, raw_dir))
+    assert result.returncode == 2
+    assert f"The lakehouse at {by_dbt} is in use by pid {os.getpid()}" in result.stderr
+    assert "XSDB6" not in result.stdout + result.stderr
+    assert "Running with dbt" not in result.stdout  # stopped before dbt started
+
+
+def test_plain_dbt_names_a_missing_events_path(tmp_path):
+    missing = tmp_path / "no-such-folder"
+    result = run(["dbt", "build"], user_env(tmp_path / "home", missing))
+    assert result.returncode == 2
+    assert f"SPARKIFY_EVENTS={missing}: no such file, directory or glob match" in result.stderr
+
+
+def test_dbt_started_outside_the_venv_hook_is_stopped_before_any_model(two_builds, raw_dir, tmp_path):
+    """A dbt that bypasses the start-up hook, with the profile's variables exported by hand."""
+    home = tmp_path / "home"
+    settings = cfg.load(user_env(home, raw_dir))
+    env = {**user_env(home, raw_dir), **settings.profile_env()}
+    code = "import sys; from dbt.cli.main import cli; sys.argv = ['dbt', 'build']; cli()"
+    result = run([sys.executable, "-c", code], env)
+    assert result.returncode != 0
+    assert "was not started through the project's environment" in result.stdout
+    warehouse = home / "warehouse" / f"{cfg.SCHEMA}.db"
+    assert not warehouse.exists() or not any(warehouse.iterdir())
+
+
+def test_dbt_docs_generate_catalogs_the_built_tables(two_builds, raw_dir):
+    import json
+
+    _, by_dbt, _ = two_builds
+    result = run(["dbt", "docs", "generate"], user_env(by_dbt, raw_dir))
+    assert result.returncode == 0, result.stdout[-3000:]
+    catalog = json.loads((by_dbt / "dbt" / "target" / "catalog.json").read_text())
+    sessions = catalog["nodes"]["model.sparkify.sessions"]["columns"]
+    assert set(sessions) == set(delta_rows(by_dbt / "warehouse/sparkify.db/sessions").columns)
