@@ -134,3 +134,17 @@ def test_dbt_command_skips_global_options(args, command):
     from sparkify.dbt import dbt_command
 
     assert dbt_command(args) == command
+
+
+def test_a_killed_parquet_writers_staging_folders_are_removed_under_the_lock(tmp_path):
+    from sparkify.spark import remove_uncommitted_tables
+
+    settings = cfg.load({"SPARKIFY_HOME": str(tmp_path), "SPARKIFY_TABLE_FORMAT": "parquet"})
+    table = settings.table_path("churn_scores")
+    (table / "as_of_date=2018-11-26").mkdir(parents=True)
+    (table / "as_of_date=2018-11-26" / "part-0.parquet").write_bytes(b"committed")
+    for debris in ("_temporary/0/task", ".spark-staging-1234"):
+        (table / debris).mkdir(parents=True)
+    removed = remove_uncommitted_tables(settings)
+    assert sorted(p.name for p in removed) == [".spark-staging-1234", "_temporary"]
+    assert sorted(p.name for p in table.iterdir()) == ["as_of_date=2018-11-26"]
