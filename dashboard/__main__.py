@@ -2,13 +2,16 @@
 
 Host and port come from SPARKIFY_DASH_HOST (default 127.0.0.1) and SPARKIFY_DASH_PORT (default
 8050); tables from SPARKIFY_HOME. Production mode: debug off, served by waitress. Basic auth is on
-when SPARKIFY_DASH_USERS lists users and password hashes (see dashboard/auth.py).
+when SPARKIFY_DASH_USERS lists users and password hashes (see dashboard/auth.py). Without it, the
+dashboard serves only on a loopback address unless `--allow-open` (SPARKIFY_DASH_ALLOW_OPEN=1) says
+otherwise, and then it warns.
 """
 
 from __future__ import annotations
 
 import argparse
 import getpass
+import ipaddress
 import logging
 import os
 import sys
@@ -28,6 +31,9 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--threads", type=int, default=8, help="waitress worker threads (default 8)")
     parser.add_argument("--no-warm", action="store_true",
                         help="do not preload the tables at start-up (they load on first use)")
+    parser.add_argument("--allow-open", action="store_true",
+                        default=os.environ.get("SPARKIFY_DASH_ALLOW_OPEN", "") not in ("", "0"),
+                        help="serve without SPARKIFY_DASH_USERS on a non-loopback address (SPARKIFY_DASH_ALLOW_OPEN=1)")
     parser.add_argument("--hash-password", action="store_true",
                         help="read a password (prompt or stdin) and print a hash for SPARKIFY_DASH_USERS")
     return parser
@@ -42,6 +48,27 @@ def hash_password() -> None:
     print(generate_password_hash(password))
 
 
+def is_loopback(host: str) -> bool:
+    if host == "localhost":
+        return True
+    try:
+        return ipaddress.ip_address(host).is_loopback
+    except ValueError:  # a host name: it may resolve to any interface
+        return False
+
+
+def check_exposure(host: str, has_users: bool, allow_open: bool) -> str | None:
+    """Refuse an open dashboard on a non-loopback address unless allowed; returns the warning to log."""
+    if has_users or is_loopback(host):
+        return None
+    if not allow_open:
+        raise SystemExit(
+            f"refusing to serve the dashboard on {host} without sign-in: set SPARKIFY_DASH_USERS "
+            "(`python -m dashboard --hash-password` makes a hash), serve on 127.0.0.1, or pass "
+            "--allow-open (SPARKIFY_DASH_ALLOW_OPEN=1) if the network in front of it does the auth")
+    return f"serving on {host} WITHOUT sign-in (--allow-open): anyone who reaches it sees every customer"
+
+
 def main(argv: list[str] | None = None) -> None:
     args = build_parser().parse_args(argv)
     if args.hash_password:
@@ -51,14 +78,19 @@ def main(argv: list[str] | None = None) -> None:
     logging.getLogger("waitress.queue").setLevel(logging.ERROR)
 
     from dashboard.app import create_app
-    from dashboard.auth import AuthConfigError
     from dashboard.data import Lakehouse
 
-    lakehouse = Lakehouse(args.home)
+    from dashboard.auth import ENV_VAR, AuthConfigError, parse_users
+
     try:
-        app = create_app(lakehouse)
+        users = parse_users(os.environ.get(ENV_VAR))
     except AuthConfigError as exc:
         raise SystemExit(str(exc)) from None
+    warning = check_exposure(args.host, bool(users), args.allow_open)
+    if warning:
+        log.warning(warning)
+    lakehouse = Lakehouse(args.home)
+    app = create_app(lakehouse, users=users)
     if not args.no_warm:
         threading.Thread(target=lakehouse.warm, name="warm", daemon=True).start()
     try:

@@ -7,6 +7,8 @@ holds a customers table), serves it with `python -m dashboard` in a subprocess, 
   (p50, p95, max; targets p95 <= 50 ms);
 - the at-risk page's first render: the server's callback, and a fresh headless chromium from
   navigation to the first grid row (target <= 1 s), when Playwright and chromium are present;
+- a load test: --concurrency clients (default 50) looking customers up for --load-seconds (default
+  60), each on its own connection: requests, errors (target 0), throughput and p50/p95/max;
 - the app's memory: resident set size after the run, and its peak (target <= 1 GB).
 """
 
@@ -23,6 +25,7 @@ import statistics
 import subprocess
 import sys
 import tempfile
+import threading
 import time
 from pathlib import Path
 
@@ -61,6 +64,49 @@ def timed_post(conn: http.client.HTTPConnection, body: bytes) -> tuple[float, by
     if response.status != 200:
         raise RuntimeError(f"callback answered HTTP {response.status}: {data[:200]!r}")
     return elapsed, data
+
+
+def percentiles(times_ms: list[float]) -> dict[str, float]:
+    times_ms = sorted(times_ms)
+    return {"p50": statistics.median(times_ms), "p95": times_ms[int(round(0.95 * (len(times_ms) - 1)))],
+            "max": times_ms[-1]}
+
+
+def load_test(port: int, users: list[str], clients: int, seconds: float) -> dict[str, float]:
+    """`clients` threads, each on its own connection, look random customers up for `seconds`."""
+    times: list[float] = []
+    errors: list[str] = []
+    lock = threading.Lock()
+    deadline = time.perf_counter() + seconds
+
+    def client(seed: int) -> None:
+        rng = random.Random(seed)
+        conn = http.client.HTTPConnection("127.0.0.1", port, timeout=60)
+        while time.perf_counter() < deadline:
+            user = rng.choice(users)
+            try:
+                elapsed, data = timed_post(conn, router_body("/customer", "?user=" + user))
+                ok = b'"customer-probability"' in data or b"Not scored" in data
+                with lock:
+                    (times.append(elapsed * 1000) if ok else errors.append(f"{user}: no customer rendered"))
+            except (OSError, RuntimeError, http.client.HTTPException) as exc:
+                with lock:
+                    errors.append(f"{user}: {exc}")
+                conn.close()
+                conn = http.client.HTTPConnection("127.0.0.1", port, timeout=60)
+        conn.close()
+
+    threads = [threading.Thread(target=client, args=(i,)) for i in range(clients)]
+    started = time.perf_counter()
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    wall = time.perf_counter() - started
+    if errors:
+        log.warning("load test: %d errors, first: %s", len(errors), errors[0])
+    return {"clients": clients, "seconds": wall, "requests": len(times) + len(errors), "errors": len(errors),
+            "per_second": (len(times) + len(errors)) / wall, **(percentiles(times) if times else {})}
 
 
 def memory_kb(pid: int) -> dict[str, int]:
@@ -118,6 +164,8 @@ def main(argv: list[str] | None = None) -> None:
                         help="lakehouse to measure (default SPARKIFY_HOME; generated when it has no customers table)")
     parser.add_argument("--users", type=int, default=16_000, help="customers to generate (default 16000)")
     parser.add_argument("--lookups", type=int, default=300, help="customer lookups to time (default 300)")
+    parser.add_argument("--concurrency", type=int, default=50, help="load test: concurrent clients (default 50)")
+    parser.add_argument("--load-seconds", type=float, default=60, help="load test: duration (default 60 s)")
     parser.add_argument("--json", metavar="PATH", help="also write the results as JSON")
     args = parser.parse_args(argv)
     logging.basicConfig(level=logging.INFO, format="%(message)s")
@@ -167,13 +215,10 @@ def main(argv: list[str] | None = None) -> None:
                 raise SystemExit(f"lookup of {user} did not render a customer")
             times.append(elapsed)
         unknown, _ = timed_post(conn, router_body("/customer", "?user=no-such-user-123"))
-        times_ms = sorted(t * 1000 for t in times)
-        results["lookup_ms"] = {
-            "p50": statistics.median(times_ms),
-            "p95": times_ms[int(round(0.95 * (len(times_ms) - 1)))],
-            "max": times_ms[-1],
-            "unknown_id": unknown * 1000,
-        }
+        results["lookup_ms"] = {**percentiles([t * 1000 for t in times]), "unknown_id": unknown * 1000}
+        if args.concurrency and args.load_seconds:
+            log.info("load test: %d clients for %.0f s", args.concurrency, args.load_seconds)
+            results["load"] = load_test(port, users, args.concurrency, args.load_seconds)
 
         server_at_risk = [timed_post(conn, router_body("/at-risk"))[0] for _ in range(5)]
         results["at_risk_server_ms"] = {"first": server_at_risk[0] * 1000,
@@ -206,6 +251,15 @@ def report(r: dict) -> None:
         ("at-risk page callback (first)", f"{at_risk['first']:.0f} ms", ""),
         ("at-risk page callback (median)", f"{at_risk['median']:.0f} ms", ""),
     ]
+    if "load" in r:
+        load = r["load"]
+        rows += [
+            (f"load: {load['clients']} clients, {load['seconds']:.0f} s", f"{load['requests']:,} lookups",
+             f"{load['per_second']:.0f}/s"),
+            ("load: errors", f"{load['errors']}", "target 0"),
+            ("load: lookup p50 / p95", f"{load.get('p50', float('nan')):.0f} / {load.get('p95', float('nan')):.0f} ms",
+             f"max {load.get('max', float('nan')):.0f} ms"),
+        ]
     if browser:
         rows += [("at-risk first row, fresh browser", f"{browser['fresh_browser_s']:.2f} s", "target <= 1 s"),
                  ("at-risk first row, return visit", f"{browser['returning_visit_s']:.2f} s", "scripts cached"),

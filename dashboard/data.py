@@ -3,7 +3,8 @@
 No JVM. A table folder with a `_delta_log` is read with `deltalake` at one committed version, and
 reloaded when a newer version is committed; anything else is read as a (possibly hive-partitioned)
 Parquet folder with DuckDB and reloaded when a cheap fingerprint of its files changes (file count,
-newest mtime and size), with Spark's `_temporary`/staging folders taken as "being rebuilt". While a
+newest mtime and size), with Spark's `_temporary`/staging folders taken as "being rebuilt" while the
+process holding the lakehouse lock is alive (a killed writer's leftovers are ignored). While a
 table is missing, empty, half-written or unreadable, the last good copy keeps being served and a calm
 note says why; nothing here raises into a page.
 
@@ -31,6 +32,7 @@ import numpy as np
 import pandas as pd
 
 from dashboard.whatif import Control, model_controls
+from sparkify.spark import is_staging_dir, lakehouse_writer
 
 log = logging.getLogger(__name__)
 
@@ -98,8 +100,8 @@ def fingerprint(path: Path) -> tuple | None:
             return None if version is None else ("delta", version)
         if not path.is_dir():
             return None
-        busy = any(e.name == "_temporary" or e.name.startswith(".spark-staging")
-                   for e in os.scandir(path))
+        busy = (any(is_staging_dir(e.name) for e in os.scandir(path))
+                and lakehouse_writer(path.parents[2]) is not None)
         count, newest, size = 0, 0, 0
         for name in parquet_files(path):
             stat = os.stat(name)

@@ -331,6 +331,23 @@ def parse_typed(text: Any, control: Control) -> tuple[float | None, str | None]:
     return value, None
 
 
+def typed_values(values: list, typed: list, slider_ids: list[dict], controls: list[dict]) -> tuple[list, list[str]]:
+    """Slider values with any typed value in its place; the reasons a typed value was refused."""
+    spec = {c["feature"]: Control(**c) for c in controls or []}
+    out, problems = [], []
+    for ident, value, text in zip(slider_ids, values, typed or [None] * len(values)):
+        control = spec.get(ident["feature"])
+        number, problem = parse_typed(text, control) if control else (None, None)
+        if problem:
+            problems.append(problem)
+        if number is None and control and value is not None:  # a slider value, as the client sent it
+            number, problem = parse_typed(value, control)
+            if problem:
+                problems.append(problem)
+        out.append(number if number is not None or control else value)
+    return out, problems
+
+
 def _finite(value: Any, default: float) -> float:
     try:
         number = float(value)

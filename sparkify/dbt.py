@@ -14,12 +14,13 @@ import os
 import sys
 from contextlib import ExitStack
 
+from sparkify import raw_files
 from sparkify import settings as cfg
 from sparkify.spark import metastore_lock, remove_uncommitted_tables
 
 log = logging.getLogger("sparkify")
 
-# Commands that start Spark and so need Java and the lakehouse lock. (A missing SPARKIFY_EVENTS is
+# Commands that start Spark and so need Java and the lakehouse lock, and check new raw files first. (A missing SPARKIFY_EVENTS is
 # reported by the bronze model itself, so that selecting only downstream models works without raw data.)
 NEEDS_SPARK = {"build", "run", "test", "seed", "snapshot", "docs", "show", "compile", "retry", "debug"}
 # dbt's global options that take a value, skipped when looking for the command.
@@ -76,6 +77,15 @@ def _check_format_unchanged(settings: cfg.Settings, record: bool) -> None:
         marker.write_text(chosen + "\n")
 
 
+def check_raw_files(settings: cfg.Settings) -> None:
+    """Check new raw files (sparkify/raw_files.py) and say which ones will not be loaded. Under the lock."""
+    if not settings.events:
+        return
+    for rejected in (f for f in raw_files.check(settings.events, settings.home) if f.reason):
+        print(f"sparkify: not loading {rejected.path}: {rejected.reason}; it is listed in the "
+              "rejected_files table until it is replaced or removed", file=sys.stderr)
+
+
 def prepare_process(args: list[str]) -> int:
     """Prepare this process to run `dbt <args>`; 0 when dbt may start, else 2 after printing why."""
     if not dbt_command(args):  # `dbt --version`, `dbt --help`: nothing to prepare
@@ -85,6 +95,7 @@ def prepare_process(args: list[str]) -> int:
         if dbt_command(args) in NEEDS_SPARK:
             _held.enter_context(metastore_lock(settings.home))
             remove_uncommitted_tables(settings)
+            check_raw_files(settings)
             os.environ[PREPARED_VARIABLE] = str(os.getpid())
     except cfg.SettingsError as error:
         print(f"sparkify: {error}", file=sys.stderr)

@@ -21,6 +21,8 @@ DEFAULT_HOME = PROJECT_ROOT / "lakehouse"
 # Where `make build` generates demo events when SPARKIFY_EVENTS is unset (the Makefile's DEMO_EVENTS);
 # used as the input whenever SPARKIFY_EVENTS is unset and the file exists, by `make` and plain `dbt` alike.
 DEMO_EVENTS = Path("demo") / "events.json.gz"
+# The raw files checked before a build, with their line counts (written by sparkify/raw_files.py).
+RAW_FILES_NAME = "raw_files.jsonl"
 SCHEMA = "sparkify"
 FORMATS = ("auto", "delta", "parquet")
 MIN_JAVA = 17
@@ -73,6 +75,7 @@ class Settings:
             "DBT_TARGET_PATH": str(self.home / "dbt" / "target"),
             "DBT_LOG_PATH": str(self.home / "logs"),
             "DBT_PROFILES_DIR": str(PROFILES_DIR),
+            "SPARKIFY_RAW_FILES": str(self.home / RAW_FILES_NAME),
             **({"SPARKIFY_EVENTS_GLOB": self.events} if self.events else {}),
         }
 
@@ -98,12 +101,14 @@ def load(env: os._Environ | dict | None = None) -> Settings:
 
 def events_glob(path: str) -> str:
     """Check that SPARKIFY_EVENTS names readable JSON-lines data and return a Spark path glob."""
+    from sparkify.raw_files import list_files, spark_glob
+
     expanded = os.path.expanduser(path)
     if os.path.isdir(expanded):
-        pattern = os.path.join(os.path.abspath(expanded), "*.json*")
+        pattern = spark_glob(expanded)
     else:
         pattern = os.path.abspath(expanded)
-    files = [f for f in glob.glob(pattern) if os.path.isfile(f)]
+    files = list_files(pattern)
     if not files:
         if os.path.isdir(expanded):
             raise SettingsError(

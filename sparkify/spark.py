@@ -35,19 +35,49 @@ def has_delta_commit(table_dir: Path) -> bool:
 
 
 def remove_uncommitted_tables(settings: cfg.Settings) -> list[Path]:
-    """On Delta, delete table folders that never got a first commit: the debris of a process killed while
-    creating a table. Nothing read them (no commit, no table), and Spark refuses to create a table over
-    a non-empty folder. Call with the metastore lock held."""
-    if settings.table_format.name != "delta" or not settings.warehouse.is_dir():
+    """Delete what a process killed while writing left behind; call with the metastore lock held, so no
+    writer is alive. On Delta: table folders that never got a first commit (nothing read them, and Spark
+    refuses to create a table over a non-empty folder). On Parquet: Spark's `_temporary` and
+    `.spark-staging-*` folders inside table folders (uncommitted task output)."""
+    if not settings.warehouse.is_dir():
         return []
     removed = []
     for schema in settings.warehouse.glob("*.db"):
         for table_dir in schema.iterdir():
-            if table_dir.is_dir() and not has_delta_commit(table_dir):
-                shutil.rmtree(table_dir)
-                removed.append(table_dir)
-                log.info("sparkify: removed %s, left uncommitted by a process that was killed", table_dir)
+            if not table_dir.is_dir():
+                continue
+            if settings.table_format.name == "delta":
+                debris = [] if has_delta_commit(table_dir) else [table_dir]
+            else:
+                debris = [d for d in table_dir.iterdir() if d.is_dir() and is_staging_dir(d.name)]
+            for path in debris:
+                shutil.rmtree(path)
+                removed.append(path)
+                log.info("sparkify: removed %s, left uncommitted by a process that was killed", path)
     return removed
+
+
+def is_staging_dir(name: str) -> bool:
+    """Spark's folders for output not committed yet (a Parquet write in progress, or killed)."""
+    return name == "_temporary" or name.startswith(".spark-staging")
+
+
+def lakehouse_writer(home: Path) -> int | None:
+    """The pid holding this lakehouse's lock if that process is alive, else None (read-only: no lock taken)."""
+    try:
+        holder = (home / "metastore.lock").read_text().split()
+        pid = int(holder[1]) if holder[:1] == ["pid"] else None
+    except (OSError, ValueError, IndexError):
+        return None
+    if pid is None:
+        return None
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return None
+    except PermissionError:  # alive, another user's
+        return pid
+    return pid
 
 
 class MetastoreBusy(cfg.SettingsError):

@@ -37,7 +37,20 @@ BAD_LINES = {
     '{"ts":1538352117000,"userId":"30","sessionId":29,"page":"Home","auth":"Logged In","method":"GET",'
     '"status":200,"level":"platinum","itemInSession":1}': "level not accepted: platinum",
     "[1, 2, 3]": "malformed JSON",
+    '{"ts":1538352117000,"userId":"30","sessionId":29,"page":"Home","auth":"Logged In","method":"GET",'
+    '"status":200,"level":"paid","itemInSession":1,"registration":1538173362000000000}':
+        "registration out of range: 1538173362000000000",
+    '{"ts":1538352117000,"userId":"30","sessionId":29,"page":"NextSong","auth":"Logged In","method":"PUT",'
+    '"status":200,"level":"paid","itemInSession":1,"length":"NaN"}': "length is not a finite non-negative number: NaN",
+    '{"ts":1538352117000,"userId":"30","sessionId":29,"page":"Home","auth":"Logged Out","method":"GET",'
+    '"status":200,"level":"paid","itemInSession":1}': "auth Logged Out contradicts a userId",
+    '{"ts":1538352117000,"userId":"","sessionId":29,"page":"Home","auth":"Logged In","method":"GET",'
+    '"status":200,"level":"paid","itemInSession":1}': "auth Logged In contradicts an empty userId",
 }
+# A line whose firstName byte 0xEB is not UTF-8; Spark reads it with U+FFFD in its place, as Python's "replace".
+NOT_UTF8_LINE = (b'{"ts":1538352117000,"userId":"30","sessionId":29,"page":"Home","auth":"Logged In",'
+                 b'"method":"GET","status":200,"level":"paid","itemInSession":1,"firstName":"Zo\xeb"}')
+BAD_LINES[NOT_UTF8_LINE.decode("utf-8", "replace")] = "not valid UTF-8 (the bytes read as U+FFFD)"
 
 
 @dataclass
@@ -87,7 +100,8 @@ def fixture_files(tmp_path_factory, es_small_lines) -> Fixture:
     with gzip.open(base_file, "wt", encoding="utf-8") as handle:
         handle.write("\n".join(base) + "\n")
     bad_file = raw / "bad-lines.json"
-    bad_file.write_text("\n".join([*BAD_LINES, *duplicated]) + "\n", encoding="utf-8")
+    text_lines = [line for line in BAD_LINES if "\ufffd" not in line]
+    bad_file.write_bytes("\n".join([*text_lines, *duplicated]).encode("utf-8") + b"\n" + NOT_UTF8_LINE + b"\n")
     new_day_file = staged / "events-2018-12-02.json"
     new_day_file.write_text("\n".join(new_day) + "\n", encoding="utf-8")
     settings = cfg.load({
@@ -107,6 +121,7 @@ def spark(fixture_files):
     from sparkify.spark import get_session, metastore_lock
 
     settings = fixture_files.settings
+    SESSION_SETTINGS.append(settings)
     cfg.apply(settings)
     os.environ.setdefault("SPARKIFY_LOG4J", str(cfg.PROFILES_DIR / "log4j2.properties"))
     with metastore_lock(settings.home):
@@ -116,10 +131,18 @@ def spark(fixture_files):
         session.stop()
 
 
+# The settings of the session lakehouse, once the `spark` fixture has started.
+SESSION_SETTINGS: list[cfg.Settings] = []
+
+
 def dbt(*args: str) -> None:
-    """Run dbt in this process (it reuses the active SparkSession); fail the test on error."""
+    """Run dbt in this process (it reuses the active SparkSession); fail the test on error. As
+    sparkify/dbt.py does before any dbt process, the raw files are checked first."""
     from dbt.cli.main import dbtRunner
 
+    from sparkify.dbt import check_raw_files
+
+    check_raw_files(SESSION_SETTINGS[-1])
     result = dbtRunner().invoke([*args, "--project-dir", str(cfg.PROJECT_ROOT)])
     if not result.success:
         failures = [
@@ -146,6 +169,7 @@ TABLE_KEYS = {
     "int_events_sessionized": ["event_id"],
     "quarantined_lines": ["source_file", "line_hash"],
     "sparkify_pages": ["page"],
+    "rejected_files": ["path"],
 }
 
 

@@ -5,6 +5,7 @@ from __future__ import annotations
 import base64
 import hashlib
 import json
+import os
 import re
 import shutil
 import subprocess
@@ -124,14 +125,84 @@ def test_basic_auth_guards_every_route(home):
     assert client.get("/", headers={"Authorization": f"Basic {bad}"}).status_code == 401
     assert client.get("/", headers={"Authorization": f"Basic {good}"}).status_code == 200
     assert client.get("/", headers={"Authorization": f"Basic {good}"}).status_code == 200  # remembered
+    assert client.get("/", headers={"Authorization": f"Basic {bad}"}).status_code == 401  # and a retry fails
+
+
+def basic(user: str, password: str) -> dict[str, str]:
+    return {"Authorization": "Basic " + base64.b64encode(f"{user}:{password}".encode()).decode()}
+
+
+def test_failed_sign_ins_are_limited_per_client_until_the_window_passes(home):
+    from dashboard import auth
+
+    now = [1000.0]
+    app = create_app(Lakehouse(home), WhatIfAdapter(function=lambda f: 0.1),
+                     users={"alice": generate_password_hash("s3cret")})
+    app.server.wsgi_app = auth.BasicAuth(app.server.wsgi_app.app, app.server.wsgi_app.users, clock=lambda: now[0])
+    client = app.server.test_client()
+    other = {"REMOTE_ADDR": "10.0.0.2"}
+    for attempt in range(auth.MAX_FAILURES):
+        assert client.get("/", headers=basic("alice", f"guess{attempt}")).status_code == 401
+    blocked = client.get("/", headers=basic("alice", "s3cret"))
+    assert blocked.status_code == 429  # even the right password, until the window passes
+    assert int(blocked.headers["Retry-After"]) == auth.FAILURE_WINDOW_S
+    assert client.get("/", headers=basic("alice", "s3cret"), environ_base=other).status_code == 200
+    now[0] += auth.FAILURE_WINDOW_S + 1
+    assert client.get("/", headers=basic("alice", "s3cret")).status_code == 200
+
+
+def test_an_unknown_user_costs_one_hash_check_like_a_wrong_password(home, monkeypatch):
+    from dashboard import auth
+
+    hashed = generate_password_hash("s3cret", method="pbkdf2:sha256:1000")
+    middleware = auth.BasicAuth(lambda environ, start: [b""], {"alice": hashed})
+    checked = []
+    real = auth.check_password_hash
+    monkeypatch.setattr(auth, "check_password_hash", lambda h, p: checked.append(h) or real(h, p))
+    assert not middleware._authorised(basic("alice", "wrong")["Authorization"])
+    assert not middleware._authorised(basic("mallory", "wrong")["Authorization"])
+    assert len(checked) == 2
+    assert checked[0] == hashed and checked[1] != hashed
+    assert checked[1].rsplit("$", 2)[0] == hashed.rsplit("$", 2)[0] == "pbkdf2:sha256:1000"
 
 
 def test_auth_users_come_from_one_environment_variable():
     hashed = generate_password_hash("pw")
     assert parse_users(f"alice:{hashed}, bob:{hashed}") == {"alice": hashed, "bob": hashed}
-    assert parse_users("") == {}
+    assert parse_users(None) == {}
+    for empty in ("", " ", " , "):
+        with pytest.raises(AuthConfigError, match="is set but lists no user"):
+            parse_users(empty)
+    with pytest.raises(AuthConfigError, match="expected 'user:hash'"):
+        parse_users("alice")
     with pytest.raises(AuthConfigError, match="not a werkzeug hash"):
         parse_users("alice:plaintext")
+
+
+@pytest.mark.parametrize("users, host, message", [
+    ("", "127.0.0.1", "SPARKIFY_DASH_USERS is set but lists no user"),
+    ("alice", "127.0.0.1", "expected 'user:hash'"),
+    (None, "0.0.0.0", "refusing to serve the dashboard on 0.0.0.0 without sign-in"),
+])
+def test_the_dashboard_fails_closed_at_start_up(home, users, host, message):
+    env = {k: v for k, v in os.environ.items() if k not in ("SPARKIFY_DASH_USERS", "SPARKIFY_DASH_ALLOW_OPEN")}
+    if users is not None:
+        env["SPARKIFY_DASH_USERS"] = users
+    result = subprocess.run([sys.executable, "-m", "dashboard", "--home", str(home), "--host", host, "--port", "0",
+                             "--no-warm"], cwd=ROOT, env=env, capture_output=True, text=True, timeout=120)
+    assert result.returncode != 0
+    assert message in result.stderr
+
+
+def test_an_open_dashboard_off_loopback_needs_the_opt_in_and_warns():
+    from dashboard.__main__ import check_exposure
+
+    assert check_exposure("127.0.0.1", has_users=False, allow_open=False) is None
+    assert check_exposure("::1", has_users=False, allow_open=False) is None
+    assert check_exposure("0.0.0.0", has_users=True, allow_open=False) is None
+    with pytest.raises(SystemExit, match="--allow-open"):
+        check_exposure("dashboard.example.com", has_users=False, allow_open=False)
+    assert "WITHOUT sign-in" in check_exposure("0.0.0.0", has_users=False, allow_open=True)
 
 
 def test_cli_explains_its_options():
@@ -169,3 +240,16 @@ def test_model_page_without_a_backtest_says_how_to_make_one(tmp_path):
                         users={}).server.test_client()
     text = page(client, "/model")
     assert "backtest-none" in text and "make backtest" in text and "Traceback" not in text
+
+
+def test_csv_export_neutralises_cells_a_spreadsheet_would_run():
+    import pandas as pd
+
+    from dashboard.pages.at_risk import csv_safe
+
+    frame = pd.DataFrame({"name": ["=HYPERLINK(\"http://x\")", "+1", "-2", "@SUM(A1)", "Bob", None, "\tTab"],
+                          "score": [-0.5, 1.0, 2.0, 3.0, 4.0, 5.0, 6.0]})
+    safe = csv_safe(frame)
+    assert safe["name"].tolist() == ["'=HYPERLINK(\"http://x\")", "'+1", "'-2", "'@SUM(A1)", "Bob", None, "'\tTab"]
+    assert safe["score"].tolist() == frame["score"].tolist()  # numbers are not text
+    assert frame["name"][0].startswith("=")  # the frame the page holds is untouched

@@ -5,8 +5,10 @@ from __future__ import annotations
 import datetime as dt
 import os
 import shutil
+import subprocess
 import sys
 import types
+from pathlib import Path
 
 import pandas as pd
 import pyarrow as pa
@@ -275,14 +277,33 @@ def test_last_good_copy_is_served_while_the_folder_is_rebuilt(home, lakehouse):
 def test_half_written_or_corrupt_files_keep_the_last_good_copy(home):
     cache = TableCache("customers", table_dir(home, "customers"), check_interval=0)
     assert len(cache.get().frame) == 3
+    (Path(home) / "metastore.lock").write_text(f"pid {os.getpid()} (a build)\n")  # what metastore_lock writes
     (table_dir(home, "customers") / "_temporary").mkdir()  # Spark is writing
     assert len(cache.get().frame) == 3 and cache.get().problem == "being rebuilt"
     (table_dir(home, "customers") / "_temporary").rmdir()
+    (Path(home) / "metastore.lock").write_text("")
     (table_dir(home, "customers") / "part-00001.parquet").write_bytes(b"not parquet at all")
     snap = cache.get()
     assert len(snap.frame) == 3 and "unreadable" in snap.problem
     os.remove(table_dir(home, "customers") / "part-00001.parquet")
     assert cache.get().problem is None
+
+
+def test_a_killed_writers_leftovers_do_not_freeze_the_table(home):
+    """A `make score` killed on Parquet leaves `_temporary` and its pid in the lock file, and no process."""
+    dead = subprocess.Popen([sys.executable, "-c", "pass"])
+    dead.wait()
+    (Path(home) / "metastore.lock").write_text(f"pid {dead.pid} (python -m models_ml.score)\n")
+    (table_dir(home, "customers") / "_temporary" / "0").mkdir(parents=True)
+    try:
+        cache = TableCache("customers", table_dir(home, "customers"), check_interval=0)
+        snap = cache.get()
+        assert snap.problem is None and len(snap.frame) == len(read_table(table_dir(home, "customers")))
+        (Path(home) / "metastore.lock").write_text(f"pid {os.getpid()} (python -m models_ml.score)\n")
+        assert cache.get().problem == "being rebuilt"  # the same folder, with its writer alive
+    finally:
+        shutil.rmtree(table_dir(home, "customers") / "_temporary")
+        (Path(home) / "metastore.lock").write_text("")
 
 
 def test_missing_table_says_what_to_run(tmp_path):

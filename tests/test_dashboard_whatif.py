@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import math
+from dataclasses import asdict
 
 import pandas as pd
 import pytest
@@ -89,3 +90,16 @@ def test_lakehouse_reads_the_latest_models_meta(tmp_path):
                                                           "logouts_28d": [3.0]}))
     assert lakehouse.whatif_controls()[0].feature == "logouts_28d"
     assert all(math.isfinite(c.step) and c.step > 0 for c in lakehouse.whatif_controls())
+
+
+@pytest.mark.parametrize("sent, why", [(float("inf"), "not a finite number"), (1e308, "outside the range"),
+                                       ("drop table", "not a number"), (-5, "outside the range")])
+def test_a_slider_value_the_client_forged_is_refused_with_a_message(sent, why):
+    from dashboard.whatif import typed_values
+
+    control = Control("logouts_28d", "Log-outs", 0.0, 27.0, 0.5)
+    ids = [{"type": "whatif-slider", "feature": "logouts_28d"}]
+    values, problems = typed_values([sent], [None], ids, [asdict(control)])
+    assert values == [None] and len(problems) == 1 and why in problems[0]
+    assert typed_values([13.5], [None], ids, [asdict(control)]) == ([13.5], [])
+    assert typed_values([13.5], ["20"], ids, [asdict(control)]) == ([20.0], [])

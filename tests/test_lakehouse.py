@@ -116,15 +116,6 @@ def test_raw_lines_reconcile_with_clean_duplicates_quarantine_and_guests(
     assert spark.table("sparkify.stg_sparkify__guest_events").count() == counts["guest"]
 
 
-def test_quarantine_share_over_threshold_fails_the_build(built_lakehouse):
-    dbt("test", "--select", "assert_quarantine_share_below_threshold")
-    with pytest.raises(AssertionError, match="assert_quarantine_share_below_threshold"):
-        dbt(
-            "test", "--select", "assert_quarantine_share_below_threshold",
-            "--vars", '{"max_quarantine_share": 0.00001}',
-        )
-
-
 def test_incremental_run_adds_only_the_new_day(first_build, incremental_build, fixture_files):
     before, after = first_build["bronze_events"], incremental_build["bronze_events"]
     new_file = f"file:{fixture_files.raw_dir / fixture_files.new_day_file.name}"

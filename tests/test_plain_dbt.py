@@ -134,3 +134,53 @@ def test_dbt_docs_generate_catalogs_the_built_tables(two_builds, raw_dir):
     catalog = json.loads((by_dbt / "dbt" / "target" / "catalog.json").read_text())
     sessions = catalog["nodes"]["model.sparkify.sessions"]["columns"]
     assert set(sessions) == set(delta_rows(by_dbt / "warehouse/sparkify.db/sessions").columns)
+
+
+def session_count(raw_dir: Path, gap_minutes: int) -> int:
+    """Sessions of the logged-in users' distinct events, split after `gap_minutes` idle: pandas, not Spark."""
+    frame = pd.read_json(raw_dir / "events.json", lines=True, dtype={"userId": str})
+    frame = frame[frame["userId"] != ""].drop_duplicates()
+    frame = frame.sort_values(["userId", "sessionId", "ts", "itemInSession"])
+    gap_ms = frame.groupby(["userId", "sessionId"])["ts"].diff()
+    return int((gap_ms.isna() | (gap_ms // 1000 > gap_minutes * 60)).sum())
+
+
+def test_a_changed_var_rebuilds_the_models_downstream_and_then_skips_them(two_builds, raw_dir):
+    _, by_dbt, _ = two_builds
+    sessions = by_dbt / "warehouse/sparkify.db/sessions"
+    assert not (delta_rows(by_dbt / "warehouse/sparkify.db/bronze_events")["record_status"] == "quarantined").any()
+    assert session_count(raw_dir, 1) != session_count(raw_dir, 30)
+    assert len(delta_rows(sessions)) == session_count(raw_dir, 30)
+    command = ["dbt", "build", *SELECT, "--vars", "{session_gap_minutes: 1}"]
+    changed = run(command, user_env(by_dbt, raw_dir))
+    assert changed.returncode == 0, changed.stdout[-3000:]
+    # int_events_sessionized reads the var; sessions only reads int_events_sessionized.
+    assert "inputs unchanged" not in changed.stdout
+    assert len(delta_rows(sessions)) == session_count(raw_dir, 1)
+    again = run(command, user_env(by_dbt, raw_dir))
+    assert again.returncode == 0, again.stdout[-3000:]
+    assert "int_events_sessionized: inputs unchanged, keeping the table" in again.stdout
+    assert "sessions: inputs unchanged, keeping the table" in again.stdout
+    assert len(delta_rows(sessions)) == session_count(raw_dir, 1)
+
+
+def test_a_changed_seed_rebuilds_the_models_that_read_it(two_builds, raw_dir, tmp_path):
+    import shutil
+
+    from deltalake import DeltaTable
+
+    _, by_dbt, _ = two_builds
+    project = tmp_path / "project"
+    project.mkdir()
+    shutil.copy(cfg.PROJECT_ROOT / "dbt_project.yml", project)
+    shutil.copytree(cfg.PROJECT_ROOT / "dbt_project", project / "dbt_project")
+    seed = project / "dbt_project" / "seeds" / "sparkify_pages.csv"
+    seed.write_text(seed.read_text().replace("Rates the current song positively", "Likes the song"))
+    sessions = by_dbt / "warehouse/sparkify.db/sessions"
+    version = DeltaTable(str(sessions)).version()
+    command = ["dbt", "build", "-s", "sparkify_pages", "sessions", "--indirect-selection", "cautious",
+               "--vars", "{session_gap_minutes: 1}"]
+    result = run(command, user_env(by_dbt, raw_dir, DBT_PROJECT_DIR=str(project)))
+    assert result.returncode == 0, result.stdout[-3000:]
+    assert "sessions: inputs unchanged" not in result.stdout
+    assert DeltaTable(str(sessions)).version() > version

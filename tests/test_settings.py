@@ -61,7 +61,7 @@ def test_events_path_accepts_file_directory_and_glob(tmp_path):
     (tmp_path / "a.json").write_text('{"ts": 1}\n')
     with gzip.open(tmp_path / "b.json.gz", "wt") as handle:
         handle.write('{"ts": 2}\n')
-    assert cfg.events_glob(str(tmp_path)) == f"{tmp_path}/*.json*"
+    assert cfg.events_glob(str(tmp_path)) == f"{tmp_path}/*.{{json,json.gz}}"
     assert cfg.events_glob(str(tmp_path / "a.json")) == f"{tmp_path}/a.json"
     assert cfg.events_glob(f"{tmp_path}/*.gz") == f"{tmp_path}/*.gz"
 
@@ -134,3 +134,61 @@ def test_dbt_command_skips_global_options(args, command):
     from sparkify.dbt import dbt_command
 
     assert dbt_command(args) == command
+
+
+def test_a_killed_parquet_writers_staging_folders_are_removed_under_the_lock(tmp_path):
+    from sparkify.spark import remove_uncommitted_tables
+
+    settings = cfg.load({"SPARKIFY_HOME": str(tmp_path), "SPARKIFY_TABLE_FORMAT": "parquet"})
+    table = settings.table_path("churn_scores")
+    (table / "as_of_date=2018-11-26").mkdir(parents=True)
+    (table / "as_of_date=2018-11-26" / "part-0.parquet").write_bytes(b"committed")
+    for debris in ("_temporary/0/task", ".spark-staging-1234"):
+        (table / debris).mkdir(parents=True)
+    removed = remove_uncommitted_tables(settings)
+    assert sorted(p.name for p in removed) == [".spark-staging-1234", "_temporary"]
+    assert sorted(p.name for p in table.iterdir()) == ["as_of_date=2018-11-26"]
+
+
+def test_only_data_files_are_read_and_corrupt_gzip_files_are_rejected_with_their_readable_lines(tmp_path):
+    import json
+
+    from sparkify import raw_files
+
+    raw = tmp_path / "raw"
+    raw.mkdir()
+    lines = [json.dumps({"ts": i, "userId": str(i)}) for i in range(5000)]
+    (raw / "day one [x] 100%.json").write_text("\n".join(lines[:10]) + "\n")
+    (raw / "no-newline-at-end.json").write_text("\n".join(lines[:3]))
+    whole = gzip.compress(("\n".join(lines) + "\n").encode())
+    (raw / "sound.json.gz").write_bytes(whole)
+    (raw / "truncated.json.gz").write_bytes(whole[: len(whole) // 2])
+    (raw / "garbage.json.gz").write_bytes(b"this is not gzip")
+    for not_data in ("events.json.swp", "events.json.gz.partial", "events.json.bak", ".hidden.json", "_x.json"):
+        (raw / not_data).write_text(lines[0] + "\n")
+    # The lines of the truncated file that decompress, counted here with zlib rather than raw_files' gzip.
+    got = __import__("zlib").decompressobj(wbits=31).decompress(whole[: len(whole) // 2])
+    checked = {os.path.basename(f.path): f for f in raw_files.check(cfg.events_glob(str(raw)), tmp_path)}
+    assert sorted(checked) == ["day one [x] 100%.json", "garbage.json.gz", "no-newline-at-end.json",
+                               "sound.json.gz", "truncated.json.gz"]
+    assert checked["day one [x] 100%.json"].lines == 10 and checked["day one [x] 100%.json"].reason is None
+    assert checked["no-newline-at-end.json"].lines == 3
+    assert checked["sound.json.gz"].lines == 5000 and checked["sound.json.gz"].reason is None
+    assert checked["truncated.json.gz"].lines == got.count(b"\n") < 5000
+    assert checked["truncated.json.gz"].reason.startswith("truncated gzip file")
+    assert checked["garbage.json.gz"].reason.startswith("corrupt gzip file")
+    # Replacing the file is the fix: the next check sees the new size and mtime.
+    (raw / "truncated.json.gz").write_bytes(whole)
+    again = {os.path.basename(f.path): f for f in raw_files.check(cfg.events_glob(str(raw)), tmp_path)}
+    assert again["truncated.json.gz"].reason is None and again["truncated.json.gz"].lines == 5000
+
+
+def test_the_raw_files_record_has_the_columns_the_dbt_models_read():
+    import dataclasses
+    import re
+
+    from sparkify.raw_files import RawFile
+
+    macro = (cfg.PROJECT_ROOT / "dbt_project/macros/raw_events.sql").read_text()
+    schema = re.search(r"macro raw_files_schema\(\) -%}\s*(.*?)\s*{%- endmacro", macro, re.S).group(1)
+    assert [column.split()[0] for column in schema.split(",")] == [f.name for f in dataclasses.fields(RawFile)]

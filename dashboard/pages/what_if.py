@@ -15,7 +15,7 @@ from dashboard.components import (chart, clip_text, fmt_pct, notes_banner, page_
 from dashboard.context import lakehouse, whatif
 from dashboard.data import MAX_QUERY_CHARS, risk_cutoffs
 from dashboard.theme import BAND_COLORS, UNSCORED_COLOR
-from dashboard.whatif import Control, WhatIfUnavailable, apply_edits, parse_typed
+from dashboard.whatif import Control, WhatIfUnavailable, apply_edits, typed_values
 
 dash.register_page(__name__, path="/what-if", name="What-if", title="What-if · Sparkify churn", order=4)
 
@@ -131,19 +131,6 @@ def _edits(values: list, level: str, slider_ids: list[dict]) -> dict[str, float 
     edits = {i["feature"]: (float(v) if v is not None else None) for i, v in zip(slider_ids, values)}
     edits["is_paid"] = 1.0 if level == "paid" else 0.0
     return edits
-
-
-def typed_values(values: list, typed: list, slider_ids: list[dict], controls: list[dict]) -> tuple[list, list[str]]:
-    """Slider values with any typed value in its place; the reasons a typed value was refused."""
-    spec = {c["feature"]: Control(**c) for c in controls or []}
-    out, problems = [], []
-    for ident, value, text in zip(slider_ids, values, typed or [None] * len(values)):
-        control = spec.get(ident["feature"])
-        number, problem = parse_typed(text, control) if control else (None, None)
-        if problem:
-            problems.append(problem)
-        out.append(number if number is not None else value)
-    return out, problems
 
 
 @callback(

@@ -40,12 +40,13 @@
         'method': ['GET', 'PUT'],
         'status': [200, 307, 404],
         'gender': ['M', 'F'],
+        'auth_without_user': ['Logged Out', 'Guest'],
     }[field]) }}
 {%- endmacro %}
 
 {% macro sql_list(values) -%}
     {%- for value in values -%}
-        {%- if value is string -%}'{{ value | replace("'", "''") }}'{%- else -%}{{ value }}{%- endif -%}
+        {%- if value is string -%}'{{ value | replace('\\', '\\\\') | replace("'", "''") }}'{%- else -%}{{ value }}{%- endif -%}
         {{- ', ' if not loop.last -}}
     {%- endfor -%}
 {%- endmacro %}
@@ -64,47 +65,50 @@
     {{ return(path) }}
 {%- endmacro %}
 
-{#- The raw files not loaded into `relation` yet, listed through Spark's binaryFile source (which
-    reads no file content), so that an incremental run reads only new files. -#}
+{#- The raw files sparkify/raw_files.py checked before this run (path, size, mtime_ns, lines, reason), read
+    from $SPARKIFY_HOME/raw_files.jsonl. `reason` is null for a sound file, else why it is rejected. -#}
+{% macro checked_raw_files() -%}
+    select checked.*
+    from (
+        select from_json(value, '{{ raw_files_schema() }}') as checked
+        from text.{{ quoted_path(env_var('SPARKIFY_RAW_FILES')) }}
+    )
+{%- endmacro %}
+
+{% macro raw_files_schema() -%}
+    path string, size bigint, mtime_ns bigint, lines bigint, reason string
+{%- endmacro %}
+
+{#- The sound raw files not loaded into `relation` yet, as plain paths, so that an incremental run reads
+    only new files. Rejected files are never read. -#}
 {% macro new_event_files(relation) -%}
     {%- if not execute or not reads_raw_files() -%}
         {{ return([]) }}
     {%- endif -%}
-    {%- set listed = run_query("select path from binaryFile.`" ~ events_path() ~ "`").columns[0].values() -%}
-    {%- set loaded = [] -%}
-    {%- if relation is not none -%}
-        {%- set loaded = run_query("select distinct source_file from " ~ relation).columns[0].values() -%}
-    {%- endif -%}
-    {{ return(listed | reject('in', loaded) | list | sort) }}
+    {%- set query -%}
+        select files.path
+        from ({{ checked_raw_files() }}) as files
+        where files.reason is null
+        {%- if relation is not none %}
+            and files.path not in (select distinct {{ decoded_path('source_file') }} from {{ relation }})
+        {%- endif %}
+        order by files.path
+    {%- endset -%}
+    {{ return(run_query(query).columns[0].values() | list) }}
 {%- endmacro %}
 
-{#- One Spark path (a Hadoop glob) that matches exactly the given files: their common directory
-    followed by a {a,b,...} alternation of the rest of each path. -#}
-{% macro files_glob(files) -%}
-    {%- set paths = [] -%}
-    {%- for file in files -%}
-        {%- set path = file[5:] if file.startswith('file:') else file -%}
-        {%- do paths.append(path | replace('\\', '\\\\') | replace(',', '\\,') | replace('{', '\\{') | replace('}', '\\}')) -%}
-    {%- endfor -%}
-    {%- if paths | length == 1 -%}
-        {{ return(paths[0]) }}
-    {%- endif -%}
-    {%- set parts = paths[0].split('/')[:-1] -%}
-    {%- set common = namespace(depth=parts | length) -%}
-    {%- for path in paths -%}
-        {%- set other = path.split('/') -%}
-        {%- for i in range(common.depth) -%}
-            {%- if i >= (other | length) - 1 or other[i] != parts[i] -%}
-                {%- set common.depth = [common.depth, i] | min -%}
-            {%- endif -%}
-        {%- endfor -%}
-    {%- endfor -%}
-    {%- set prefix = parts[:common.depth] | join('/') -%}
-    {%- set rests = [] -%}
-    {%- for path in paths -%}
-        {%- do rests.append(path[prefix | length + 1:]) -%}
-    {%- endfor -%}
-    {{ return(prefix ~ '/{' ~ rests | join(',') ~ '}') }}
+{#- A file path as Spark records it (`_metadata.file_path`, a URI: `file:/dir/day%20one.json`) turned back
+    into the plain path (`/dir/day one.json`). A `+` in a URI is a plus, not a space. -#}
+{% macro decoded_path(column) -%}
+    case
+        when startswith({{ column }}, 'file:') then url_decode(replace(substr({{ column }}, 6), '+', '%2B'))
+        else {{ column }}
+    end
+{%- endmacro %}
+
+{#- A path in backticks, for `text.`path``: a backtick inside is doubled, so no name changes the SQL. -#}
+{% macro quoted_path(path) -%}
+    `{{ path | replace('`', '``') }}`
 {%- endmacro %}
 
 {#- Only commands that run models or tests read the raw files; `dbt compile` and

@@ -1,8 +1,9 @@
 {#-
-    A table that is rebuilt only when its inputs changed: new loads in staging, or a change in its
-    own compiled SQL (which includes every var). Otherwise the run skips it, so a no-change
-    `dbt build` does not recompute the full-history models. The inputs' fingerprint is kept in
-    the table's properties; `--full-refresh` always rebuilds.
+    A table that is rebuilt only when its inputs changed, following lineage: its fingerprint covers
+    its own compiled SQL (which holds the value of every var it uses) and the fingerprint of each
+    parent, so a changed var, seed or SQL anywhere upstream rebuilds everything downstream of it.
+    Otherwise the run skips it, so a no-change `dbt build` does not recompute the full-history
+    models. The fingerprint is kept in the table's properties; `--full-refresh` always rebuilds.
 -#}
 {% materialization table_if_inputs_changed, adapter='spark' %}
     {%- set fingerprint = inputs_fingerprint(sql) -%}
@@ -20,12 +21,41 @@
 {% endmaterialization %}
 
 {% macro inputs_fingerprint(sql) -%}
-    {#- Every full-history model derives from staging, whose rows change only through new loads. -#}
-    {%- set staging = api.Relation.create(schema=this.schema, identifier='stg_sparkify__events') -%}
-    {%- set loads = run_query(
-        "select concat_ws('/', cast(count(*) as string), cast(max(loaded_at) as string)) from " ~ staging
+    {%- set parts = [sql] -%}
+    {%- for parent in model.depends_on.nodes | sort -%}
+        {%- do parts.append(parent ~ '=' ~ node_fingerprint(graph.nodes[parent])) -%}
+    {%- endfor -%}
+    {{ return(local_md5(parts | join('|'))) }}
+{%- endmacro %}
+
+{#- What a parent contributes to a fingerprint:
+    - a seed: the checksum of its file;
+    - a table_if_inputs_changed model: the fingerprint it stored when it was last built (dbt builds
+      parents first, so this is the fresh one);
+    - a view: its SQL file's checksum and, recursively, its parents (no view here reads a var);
+    - any other table (bronze, staging, which grow incrementally): its SQL file's checksum and the
+      state of its rows, count and latest load. -#}
+{% macro node_fingerprint(node) -%}
+    {%- if node.resource_type == 'seed' -%}
+        {{ return('seed:' ~ node.checksum.checksum) }}
+    {%- endif -%}
+    {%- set relation = api.Relation.create(schema=node.schema, identifier=node.alias) -%}
+    {%- set materialized = node.config.materialized -%}
+    {%- if materialized == 'table_if_inputs_changed' -%}
+        {{ return('fingerprint:' ~ (stored_fingerprint(relation) or 'none')) }}
+    {%- elif materialized == 'view' -%}
+        {%- set parts = ['view:' ~ node.checksum.checksum] -%}
+        {%- for parent in node.depends_on.nodes | sort -%}
+            {%- do parts.append(node_fingerprint(graph.nodes[parent])) -%}
+        {%- endfor -%}
+        {{ return(local_md5(parts | join('|'))) }}
+    {%- endif -%}
+    {%- set columns = adapter.get_columns_in_relation(relation) | map(attribute='name') | list -%}
+    {%- set latest = "cast(max(loaded_at) as string)" if 'loaded_at' in columns else "''" -%}
+    {%- set state = run_query(
+        "select concat_ws('/', cast(count(*) as string), " ~ latest ~ ") from " ~ relation
     ).columns[0].values()[0] -%}
-    {{ return(local_md5(loads ~ '|' ~ sql)) }}
+    {{ return('rows:' ~ node.checksum.checksum ~ ':' ~ state) }}
 {%- endmacro %}
 
 {% macro stored_fingerprint(relation) -%}

@@ -34,3 +34,7 @@ def var(name, default=None):
 
     path = pathlib.Path(__file__).resolve().parents[2] / "dbt_project.yml"
     return yaml.safe_load(path.read_text())["vars"].get(name, default)
+
+
+# dbt's run_started_at: the start of this invocation (a datetime in UTC).
+run_started_at = __import__("datetime").datetime(2018, 12, 1, tzinfo=__import__("datetime").timezone.utc)

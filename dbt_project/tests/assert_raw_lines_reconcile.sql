@@ -1,15 +1,16 @@
 {#-
-    Nothing is lost: for every raw file still on disk, its lines equal the lines recorded in
-    bronze, and over all loads raw lines = clean events + duplicates removed + quarantined + guest.
+    Nothing is lost: for every sound raw file on disk, the lines sparkify/raw_files.py counted when it
+    checked the file (cached by size and mtime, so history is not re-read) equal the lines recorded in
+    bronze; and over all loads raw lines = clean events + duplicates removed + quarantined + guest.
     Each term is counted in its own model. Returns one row per violation.
 -#}
 with raw_files as (
 
     select
-        _metadata.file_path as source_file,
-        count(*) as raw_lines
-    from text.`{{ events_path() }}`
-    group by _metadata.file_path
+        path,
+        lines as raw_lines
+    from ({{ checked_raw_files() }})
+    where reason is null
 
 ),
 
@@ -22,22 +23,22 @@ bronze_events as (
 bronze_files as (
 
     select
-        source_file,
+        {{ decoded_path('source_file') }} as path,
         sum(line_count) as bronze_lines
     from bronze_events
-    group by source_file
+    group by {{ decoded_path('source_file') }}
 
 ),
 
 file_mismatches as (
 
     select
-        concat('file ', raw_files.source_file) as what,
+        concat('file ', raw_files.path) as what,
         raw_files.raw_lines as expected,
         coalesce(bronze_files.bronze_lines, 0) as actual
     from raw_files
     left join bronze_files
-        on raw_files.source_file = bronze_files.source_file
+        on raw_files.path = bronze_files.path
     where raw_files.raw_lines != coalesce(bronze_files.bronze_lines, 0)
 
 ),

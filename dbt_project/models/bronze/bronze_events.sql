@@ -4,7 +4,8 @@
     `quarantined` (with the reason). Identical lines of one file are stored once with their count,
     so that raw lines = sum(line_count) and nothing is lost.
 
-    Incremental by file: a run reads only files that are not loaded yet (see new_event_files). On Parquet the run
+    Incremental by file: a run reads only sound files that are not loaded yet (see new_event_files and
+    sparkify/raw_files.py; corrupt files are listed in rejected_files instead). On Parquet the run
     overwrites the event-date partitions it touches, so it re-selects their existing rows; on
     Delta it merges on (source_file, line_hash).
 -#}
@@ -29,10 +30,14 @@ raw_lines as (
 
     {%- if new_files %}
         {#- gzip files cannot be split: spread the lines over all cores before parsing. #}
+        {#- The configured glob, narrowed to the new files by a filter on the file's path, which Spark
+            applies when it lists the files: no other file is opened, and no file name enters the SQL
+            except as an escaped string. #}
         select /*+ repartition */
             value as raw_line,
             _metadata.file_path as source_file
-        from text.`{{ files_glob(new_files) }}`
+        from text.{{ quoted_path(events_path()) }}
+        where {{ decoded_path('_metadata.file_path') }} in ({{ sql_list(new_files) }})
     {%- else %}
         select
             cast(null as string) as raw_line,
@@ -94,15 +99,23 @@ checked as (
         *,
         case
             when trim(raw_line) = '' then 'empty line'
+            {#- The text reader turns bytes that are not UTF-8 into U+FFFD (EF BF BD). #}
+            when instr(raw_line, decode(unhex('EFBFBD'), 'UTF-8')) > 0
+                then 'not valid UTF-8 (the bytes read as U+FFFD)'
             when is_malformed then 'malformed JSON'
             when ts_text is null then 'missing ts'
             {%- for name, type in raw_event_fields() if type != 'string' %}
                 when `{{ name }}_text` is not null and `{{ name }}` is null
                     then concat('{{ name }} is not a valid {{ type }}: ', left(`{{ name }}_text`, 60))
             {%- endfor %}
-            when ts < unix_millis(timestamp '{{ var("min_event_ts") }}')
-                or ts >= unix_millis(timestamp '{{ var("max_event_ts") }}')
-                then concat('ts out of range: ', ts_text)
+            {#- Every value staging converts must convert: both epoch-millisecond fields in the plausible range. #}
+            {%- for name in ['ts', 'registration'] %}
+                when `{{ name }}` < unix_millis(timestamp '{{ var("min_event_ts") }}')
+                    or `{{ name }}` >= unix_millis(timestamp '{{ var("max_event_ts") }}')
+                    then concat('{{ name }} out of range: ', left(`{{ name }}_text`, 60))
+            {%- endfor %}
+            when isnan(length) or length < 0 or length = double('infinity')
+                then concat('length is not a finite non-negative number: ', left(length_text, 60))
             when userId is null then 'missing userId'
             when sessionId is null then 'missing sessionId'
             when page is null then 'missing page'
@@ -113,6 +126,9 @@ checked as (
             {%- endfor %}
             when gender not in ({{ sql_list(accepted_values_of('gender')) }})
                 then concat('gender not accepted: ', left(gender, 60))
+            {#- eventsim logs a userId exactly for the logged-in states; anything else breaks staging's split. #}
+            when (userId = '') != (auth in ({{ sql_list(accepted_values_of('auth_without_user')) }}))
+                then concat('auth ', auth, ' contradicts ', if(userId = '', 'an empty userId', 'a userId'))
         end as reject_reason
     from typed
 
