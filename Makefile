@@ -39,7 +39,7 @@ $(STAMP): pyproject.toml
 
 # Its own target, so that an existing venv gets the file too.
 $(HOOK): $(STAMP) sparkify/venv_hook.py
-	$(PY) -m sparkify.venv_hook --install
+	$(PY) -c 'from sparkify.venv_hook import install; print("sparkify: start-up hook installed:", install())'
 	@touch $@
 
 $(JARS): $(STAMP) sparkify/settings.py sparkify/delta_jars.py

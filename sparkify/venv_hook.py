@@ -14,7 +14,6 @@ it runs before dbt reads its profile. It does nothing for any other program.
 """
 from __future__ import annotations
 
-import argparse
 import os
 import sys
 import sysconfig
@@ -74,9 +73,3 @@ def install() -> str:
         f.write("import sparkify.venv_hook; sparkify.venv_hook.on_start()\n")
     return path
 
-
-if __name__ == "__main__":
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--install", action="store_true", help="write the .pth file into this venv")
-    if parser.parse_args().install:
-        print(f"sparkify: start-up hook installed: {install()}")
