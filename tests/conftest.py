@@ -178,7 +178,8 @@ def delta_rows(path: Path, version: int | None = None) -> pd.DataFrame:
     from deltalake import DeltaTable
 
     frame = DeltaTable(str(path), version=version).to_pandas()
-    nested = [c for c in frame.columns if frame[c].map(lambda v: hasattr(v, "__len__") and not isinstance(v, str)).any()]
+    nested = [c for c in frame.columns if frame[c].dtype == object
+              and frame[c].map(lambda v: hasattr(v, "__len__") and not isinstance(v, str)).any()]
     frame = frame.drop(columns=[c for c in ["loaded_at", *nested] if c in frame.columns])
     return frame[sorted(frame.columns)].sort_values(TABLE_KEYS[path.name]).reset_index(drop=True)
 
