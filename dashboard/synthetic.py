@@ -22,6 +22,8 @@ import pandas as pd
 import pyarrow as pa
 import pyarrow.parquet as pq
 
+from models_ml.candidates import MODELS  # the model names the ML script writes
+
 log = logging.getLogger(__name__)
 
 SCHEMA_DIR = "warehouse/sparkify.db"
@@ -53,7 +55,6 @@ LOCATIONS = [
 ]
 BROWSERS = ["Chrome", "Firefox", "Safari", "IE"]
 SYSTEMS = ["Windows", "Mac OS X", "Linux", "iOS"]
-MODELS = ["baseline", "logistic_regression", "random_forest", "gbt", "linear_svc"]
 
 
 def make_lakehouse(home: str | Path, users: int = 400, start: dt.date = dt.date(2018, 10, 1),
@@ -343,7 +344,7 @@ def _model_runs(home: Path, start: dt.date, d: int, as_of_days: list[int], rng) 
     dates = [start + dt.timedelta(days=a) for a in as_of_days]
     specs = [
         ("run-20181204-time-a", "time", dt.datetime.combine(end, dt.time(6, 5)), "gbt", 0.0),
-        ("run-20181204-lifetime", "lifetime", dt.datetime.combine(end, dt.time(6, 40)), "random_forest", 0.2),
+        ("run-20181204-lifetime", "lifetime", dt.datetime.combine(end, dt.time(6, 40)), "rf", 0.2),
         ("run-20181205-time-b", "time", dt.datetime.combine(end, dt.time(9, 15)) + dt.timedelta(days=1),
          "logistic_regression", 0.02),
     ]
