@@ -171,15 +171,17 @@ def test_user_feature_rows_and_sample_match_pandas(built_lakehouse, spark, user_
         )
 
 
-def test_event_at_exactly_as_of_is_not_a_feature(built_lakehouse, spark):
-    """Insert no data: use the built table to check the cut-off on every row at once."""
-    late = spark.sql("""
-        select count(*) as violations
-        from sparkify.user_features as f
-        inner join sparkify.users as u on f.user_id = u.user_id
-        where u.first_event_at >= f.as_of_at
-    """).first()["violations"]
-    assert late == 0
+def test_event_at_exactly_as_of_is_not_a_feature(built_lakehouse, spark, es_small_events):
+    """Every row's lifetime song count equals the NextSong events strictly before as_of, counted by
+    pandas from the raw log (the unit test test_event_at_cutoff_is_excluded_from_features puts an
+    event exactly at as_of)."""
+    rows = spark.table("sparkify.user_features").select("user_id", "as_of_at", "songs_lifetime").toPandas()
+    songs = es_small_events[(es_small_events["page"] == "NextSong") & (es_small_events["userId"] != "")]
+    times = {user: np.sort(group["ts"].to_numpy()) for user, group in songs.groupby("userId")}
+    as_of_ms = rows["as_of_at"].astype("datetime64[ms]").astype("int64").to_numpy()
+    before = [np.searchsorted(times.get(u, np.array([])), t, side="left") for u, t in zip(rows["user_id"], as_of_ms)]
+    assert len(rows) > 1000
+    assert rows["songs_lifetime"].astype(int).tolist() == [int(n) for n in before]
 
 
 # --- configuration errors ---------------------------------------------------------------------
