@@ -245,7 +245,7 @@ def test_model_page_without_a_backtest_says_how_to_make_one(tmp_path):
 def test_csv_export_neutralises_cells_a_spreadsheet_would_run():
     import pandas as pd
 
-    from dashboard.pages.at_risk import csv_safe
+    from dashboard.components import csv_safe
 
     frame = pd.DataFrame({"name": ["=HYPERLINK(\"http://x\")", "+1", "-2", "@SUM(A1)", "Bob", None, "\tTab"],
                           "score": [-0.5, 1.0, 2.0, 3.0, 4.0, 5.0, 6.0]})

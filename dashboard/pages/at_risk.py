@@ -10,7 +10,7 @@ import dash_bootstrap_components as dbc
 import pandas as pd
 from dash import Input, Output, State, callback, dcc, html, no_update
 
-from dashboard.components import (GRID_THEME, empty_state, fmt_date, fmt_int, kpi_card, notes_banner,
+from dashboard.components import (GRID_THEME, csv_safe, empty_state, fmt_date, fmt_int, kpi_card, notes_banner,
                                   page_header, safe)
 from dashboard.context import lakehouse
 from dashboard.theme import BAND_COLORS, BAND_LABELS, BANDS, PRIMARY
@@ -150,20 +150,6 @@ def export_csv(_clicks, bands, levels, states):
     as_of = frame["scored_as_of_date"].max() if len(frame) else None
     name = f"sparkify-at-risk-{pd.Timestamp(as_of).date() if as_of is not None else 'latest'}.csv"
     return dcc.send_data_frame(csv_safe(part).to_csv, name, index=False)
-
-
-# A spreadsheet runs a cell that starts with one of these as a formula (CSV injection).
-FORMULA_PREFIXES = ("=", "+", "-", "@", "\t", "\r")
-
-
-def csv_safe(frame: pd.DataFrame) -> pd.DataFrame:
-    """Text cells that a spreadsheet would run as a formula, prefixed with ' so that they stay text."""
-    out = frame.copy()
-    for column in out.columns:
-        if out[column].dtype == object or pd.api.types.is_string_dtype(out[column]):
-            out[column] = out[column].map(
-                lambda v: "'" + v if isinstance(v, str) and v.startswith(FORMULA_PREFIXES) else v)
-    return out
 
 
 @callback(Output("at-risk-nav", "href"), Input("risk-grid", "cellClicked"), prevent_initial_call=True)
