@@ -99,9 +99,8 @@ checked as (
         *,
         case
             when trim(raw_line) = '' then 'empty line'
-            {#- The text reader turns bytes that are not UTF-8 into U+FFFD (EF BF BD). #}
-            when instr(raw_line, decode(unhex('EFBFBD'), 'UTF-8')) > 0
-                then 'not valid UTF-8 (the bytes read as U+FFFD)'
+            {#- Spark keeps a line's bytes as read; shown as text, invalid UTF-8 would become U+FFFD. #}
+            when not is_valid_utf8(raw_line) then 'not valid UTF-8 (raw_line holds its bytes in hex)'
             when is_malformed then 'malformed JSON'
             when ts_text is null then 'missing ts'
             {%- for name, type in raw_event_fields() if type != 'string' %}
@@ -146,7 +145,11 @@ new_rows as (
             else 'event'
         end as record_status,
         reject_reason,
-        case when reject_reason is not null then raw_line end as raw_line,
+        case
+            when reject_reason is null then null
+            when is_valid_utf8(raw_line) then raw_line
+            else hex(cast(raw_line as binary))
+        end as raw_line,
         case
             when reject_reason is null
                 then sha2(to_json(struct(
