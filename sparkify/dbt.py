@@ -20,8 +20,9 @@ from sparkify.spark import metastore_lock, remove_uncommitted_tables
 
 log = logging.getLogger("sparkify")
 
-# Commands that start Spark and so need Java and the lakehouse lock, and check new raw files first. (A missing SPARKIFY_EVENTS is
-# reported by the bronze model itself, so that selecting only downstream models works without raw data.)
+# Commands that start Spark and so need Java and the lakehouse lock, and check new raw files first.
+# (A missing SPARKIFY_EVENTS is reported by the bronze model itself, so that selecting only downstream
+# models works without raw data.)
 NEEDS_SPARK = {"build", "run", "test", "seed", "snapshot", "docs", "show", "compile", "retry", "debug"}
 # dbt's global options that take a value, skipped when looking for the command.
 _OPTIONS_WITH_VALUE = {"--log-format", "--log-level", "--log-path", "--target-path", "--profiles-dir",
