@@ -1,7 +1,8 @@
 """Shared fixtures: one temporary lakehouse, one SparkSession and one dbt build per test session.
 
-The fixture data is es_small (the realistic eventsim log) split into two files, everything before
-the last day and the last day, plus a file of crafted bad lines. The first build loads the first
+The fixture data is tests/fixtures/eventsim_sample.json.gz (a third of es_small's users, from the real
+eventsim simulator; see tests/fixtures/extract_sample.py) split into two files, everything before the
+last day and the last day, plus a file of crafted bad lines. The first build loads the first
 and the bad file; `incremental_build` then adds the last day; `rerun_build` runs once more with no
 new file. dbt runs in this process, so it reuses the same SparkSession (one JVM for the suite).
 """
@@ -20,8 +21,8 @@ import pytest
 
 from sparkify import settings as cfg
 
-SHARED_DATA = Path(__file__).resolve().parents[1].parent / "shared" / "data"
-ES_SMALL = SHARED_DATA / "eventsim" / "es_small.json.gz"
+# In the repository, so that a fresh clone tests everything; a missing file fails the tests that need it.
+SAMPLE = Path(__file__).resolve().parent / "fixtures" / "eventsim_sample.json.gz"
 # Events from this instant on form the "new day" file that the incremental build adds.
 NEW_DAY_START_MS = int(pd.Timestamp("2018-12-02", tz="UTC").timestamp() * 1000)
 
@@ -72,27 +73,25 @@ def read_jsonl(path: Path) -> list[str]:
 
 
 @pytest.fixture(scope="session")
-def es_small_lines() -> list[str]:
-    if not ES_SMALL.exists():
-        pytest.skip(f"{ES_SMALL} is not available")
-    return read_jsonl(ES_SMALL)
+def sample_lines() -> list[str]:
+    return read_jsonl(SAMPLE)
 
 
 @pytest.fixture(scope="session")
-def es_small_events(es_small_lines) -> pd.DataFrame:
-    """es_small parsed by pandas, independently of Spark: the reference for the checks."""
-    return pd.DataFrame.from_records(json.loads(line) for line in es_small_lines)
+def sample_events(sample_lines) -> pd.DataFrame:
+    """The sample parsed by pandas, independently of Spark: the reference for the checks."""
+    return pd.DataFrame.from_records(json.loads(line) for line in sample_lines)
 
 
 @pytest.fixture(scope="session")
-def fixture_files(tmp_path_factory, es_small_lines) -> Fixture:
+def fixture_files(tmp_path_factory, sample_lines) -> Fixture:
     root = tmp_path_factory.mktemp("lakehouse")
     raw = root / "raw"
     raw.mkdir()
     staged = root / "staged"
     staged.mkdir()
     base, new_day = [], []
-    for line in es_small_lines:
+    for line in sample_lines:
         (new_day if json.loads(line)["ts"] >= NEW_DAY_START_MS else base).append(line)
     # The same two events appear again in the bad file: exact duplicates to be removed.
     duplicated = base[100:102]
@@ -211,5 +210,5 @@ def rerun_build(incremental_build, spark):
 
 @pytest.fixture(scope="session")
 def built_lakehouse(rerun_build, fixture_files) -> cfg.Settings:
-    """Settings of the fully built test lakehouse (all of es_small plus the bad lines)."""
+    """Settings of the fully built test lakehouse (all of the sample plus the bad lines)."""
     return fixture_files.settings

@@ -1,4 +1,4 @@
-"""The dbt `customers` mart the dashboard reads, built on es_small with a small hand-made churn_scores
+"""The dbt `customers` mart the dashboard reads, built on the eventsim sample with a small hand-made churn_scores
 table, checked against pandas computations from the users and daily_activity tables."""
 
 from __future__ import annotations

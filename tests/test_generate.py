@@ -1,7 +1,8 @@
 """The demo generator writes eventsim-format logs that look like eventsim's own output.
 
-Realism is checked against `es_small.json.gz` (a real eventsim run over the same window); its
-figures are computed here from the file, never copied from its README.
+Realism is checked against the suite's eventsim sample (tests/fixtures: a third of es_small's users,
+a real eventsim run over the same window); its figures are computed here from the file, never
+copied from a README.
 """
 
 from __future__ import annotations
@@ -18,10 +19,9 @@ import pytest
 from sparkify._generate_sim import Behaviour
 from sparkify.generate import GenerateConfig, build_parser, generate, main
 
-EVENTSIM_DIR = Path(__file__).resolve().parents[1] / ".." / "shared" / "data" / "eventsim"
-ES_SMALL = EVENTSIM_DIR / "es_small.json.gz"
+from conftest import SAMPLE
 
-START, END = dt.date(2018, 10, 1), dt.date(2018, 12, 3)  # es_small's window
+START, END = dt.date(2018, 10, 1), dt.date(2018, 12, 3)  # the sample's window
 CONFIG = GenerateConfig(users=250, start=START, end=END, seed=42)
 
 ANONYMOUS_KEYS = [
@@ -71,10 +71,8 @@ def events(generated: Path) -> list[dict]:
 
 
 @pytest.fixture(scope="module")
-def es_small() -> dict:
-    if not ES_SMALL.exists():
-        pytest.skip(f"eventsim reference file not found at {ES_SMALL}; realism cannot be compared")
-    return figures(read_events(ES_SMALL))
+def eventsim() -> dict:
+    return figures(read_events(SAMPLE))
 
 
 def by_user(events: list[dict]) -> dict[str, list[dict]]:
@@ -88,28 +86,28 @@ def by_user(events: list[dict]) -> dict[str, list[dict]]:
 # --- realism against eventsim -------------------------------------------------------------------
 
 
-def test_page_shares_match_eventsim_within_three_points(events: list[dict], es_small: dict) -> None:
+def test_page_shares_match_eventsim_within_three_points(events: list[dict], eventsim: dict) -> None:
     ours = figures(events)["page_share"]
-    common = {page: share for page, share in es_small["page_share"].items() if share > 0.01}
+    common = {page: share for page, share in eventsim["page_share"].items() if share > 0.01}
     assert "NextSong" in common and len(common) >= 5
     off = {
         page: (round(100 * ours.get(page, 0.0), 2), round(100 * ref, 2))
         for page, ref in common.items()
         if abs(ours.get(page, 0.0) - ref) > 0.03
     }
-    assert not off, f"page shares (ours %, es_small %) off by more than 3 points: {off}"
+    assert not off, f"page shares (ours %, eventsim %) off by more than 3 points: {off}"
 
 
-def test_churned_users_are_15_to_25_percent(events: list[dict], es_small: dict) -> None:
+def test_churned_users_are_15_to_25_percent(events: list[dict], eventsim: dict) -> None:
     share = figures(events)["churn_share"]
-    assert 0.15 <= share <= 0.25, f"churned share {share:.1%} (es_small: {es_small['churn_share']:.1%})"
+    assert 0.15 <= share <= 0.25, f"churned share {share:.1%} (eventsim: {eventsim['churn_share']:.1%})"
 
 
 def test_median_events_per_user_within_30_percent_of_eventsim(
-    events: list[dict], es_small: dict
+    events: list[dict], eventsim: dict
 ) -> None:
-    ours, ref = figures(events)["median_events_per_user"], es_small["median_events_per_user"]
-    assert abs(ours - ref) <= 0.3 * ref, f"median events per user {ours} vs es_small {ref}"
+    ours, ref = figures(events)["median_events_per_user"], eventsim["median_events_per_user"]
+    assert abs(ours - ref) <= 0.3 * ref, f"median events per user {ours} vs eventsim {ref}"
 
 
 def test_logged_out_and_guest_events_are_about_three_percent(events: list[dict]) -> None:

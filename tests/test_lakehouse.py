@@ -1,4 +1,4 @@
-"""The dbt lakehouse on es_small, checked against pandas computations from the raw file."""
+"""The dbt lakehouse on the eventsim sample, checked against pandas computations from the raw file."""
 
 from __future__ import annotations
 
@@ -24,8 +24,8 @@ HORIZON = pd.Timedelta(days=14)
 # --- pandas reference -----------------------------------------------------------------------
 
 @pytest.fixture(scope="module")
-def user_events(es_small_events) -> pd.DataFrame:
-    events = es_small_events[es_small_events["userId"] != ""].copy()
+def user_events(sample_events) -> pd.DataFrame:
+    events = sample_events[sample_events["userId"] != ""].copy()
     events["event_at"] = pd.to_datetime(events["ts"], unit="ms")
     events["event_date"] = events["event_at"].dt.normalize()
     return events.sort_values(["userId", "ts", "itemInSession"]).reset_index(drop=True)
@@ -101,18 +101,18 @@ def test_malformed_lines_land_in_quarantine_with_reason(built_lakehouse, spark, 
 
 
 def test_raw_lines_reconcile_with_clean_duplicates_quarantine_and_guests(
-    built_lakehouse, spark, es_small_events, fixture_files
+    built_lakehouse, spark, sample_events, fixture_files
 ):
-    user_lines = es_small_events[es_small_events["userId"] != ""]
+    user_lines = sample_events[sample_events["userId"] != ""]
     distinct_user_events = len(user_lines.drop_duplicates())
-    raw_lines = len(es_small_events) + len(BAD_LINES) + len(fixture_files.duplicated_lines)
+    raw_lines = len(sample_events) + len(BAD_LINES) + len(fixture_files.duplicated_lines)
     bronze = spark.table("sparkify.bronze_events").toPandas()
     counts = bronze.groupby("record_status")["line_count"].sum()
     assert bronze["line_count"].sum() == raw_lines
     assert spark.table("sparkify.stg_sparkify__events").count() == distinct_user_events
     assert counts["event"] - distinct_user_events == len(user_lines) + 2 - distinct_user_events
     assert counts["quarantined"] == len(BAD_LINES)
-    assert counts["guest"] == (es_small_events["userId"] == "").sum()
+    assert counts["guest"] == (sample_events["userId"] == "").sum()
     assert spark.table("sparkify.stg_sparkify__guest_events").count() == counts["guest"]
 
 
@@ -171,12 +171,12 @@ def test_user_feature_rows_and_sample_match_pandas(built_lakehouse, spark, user_
         )
 
 
-def test_event_at_exactly_as_of_is_not_a_feature(built_lakehouse, spark, es_small_events):
+def test_event_at_exactly_as_of_is_not_a_feature(built_lakehouse, spark, sample_events):
     """Every row's lifetime song count equals the NextSong events strictly before as_of, counted by
     pandas from the raw log (the unit test test_event_at_cutoff_is_excluded_from_features puts an
     event exactly at as_of)."""
     rows = spark.table("sparkify.user_features").select("user_id", "as_of_at", "songs_lifetime").toPandas()
-    songs = es_small_events[(es_small_events["page"] == "NextSong") & (es_small_events["userId"] != "")]
+    songs = sample_events[(sample_events["page"] == "NextSong") & (sample_events["userId"] != "")]
     times = {user: np.sort(group["ts"].to_numpy()) for user, group in songs.groupby("userId")}
     as_of_ms = rows["as_of_at"].astype("datetime64[ms]").astype("int64").to_numpy()
     before = [np.searchsorted(times.get(u, np.array([])), t, side="left") for u, t in zip(rows["user_id"], as_of_ms)]
