@@ -37,8 +37,9 @@ def has_delta_commit(table_dir: Path) -> bool:
 def remove_uncommitted_tables(settings: cfg.Settings) -> list[Path]:
     """Delete what a process killed while writing left behind; call with the metastore lock held, so no
     writer is alive. On Delta: table folders that never got a first commit (nothing read them, and Spark
-    refuses to create a table over a non-empty folder). On Parquet: Spark's `_temporary` and
-    `.spark-staging-*` folders inside table folders (uncommitted task output)."""
+    refuses to create a table over a non-empty folder). On Parquet: table folders whose first write never
+    committed (files but no `_SUCCESS`, which Spark writes last), and Spark's `_temporary` and
+    `.spark-staging-*` folders inside the others (uncommitted output of a later write)."""
     if not settings.warehouse.is_dir():
         return []
     removed = []
@@ -48,6 +49,8 @@ def remove_uncommitted_tables(settings: cfg.Settings) -> list[Path]:
                 continue
             if settings.table_format.name == "delta":
                 debris = [] if has_delta_commit(table_dir) else [table_dir]
+            elif is_half_created_parquet(table_dir):
+                debris = [table_dir]
             else:
                 debris = [d for d in table_dir.iterdir() if d.is_dir() and is_staging_dir(d.name)]
             for path in debris:
@@ -55,6 +58,14 @@ def remove_uncommitted_tables(settings: cfg.Settings) -> list[Path]:
                 removed.append(path)
                 log.info("sparkify: removed %s, left uncommitted by a process that was killed", path)
     return removed
+
+
+def is_half_created_parquet(table_dir: Path) -> bool:
+    """A Parquet table folder that holds something but no `_SUCCESS`: its creating job never committed, so
+    no table was registered over it (the metastore entry comes last), and Spark refuses to create one
+    there (LOCATION_ALREADY_EXISTS). Later writes keep the first `_SUCCESS`."""
+    names = {entry.name for entry in os.scandir(table_dir)}
+    return bool(names) and "_SUCCESS" not in names and "_delta_log" not in names
 
 
 def is_staging_dir(name: str) -> bool:

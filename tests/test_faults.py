@@ -110,3 +110,39 @@ def test_a_file_of_mostly_bad_lines_stops_the_build_and_removing_it_recovers(lak
     bad.unlink()
     recovered = build(home, raw)
     assert recovered.returncode == 0, recovered.stdout[-3000:]
+
+
+def distinct_user_events(lines: list[str]) -> set[str]:
+    return {json.dumps(e, sort_keys=True) for e in map(json.loads, lines) if e["userId"] != ""}
+
+
+def test_a_file_changed_after_loading_is_listed_not_reread_and_loads_under_a_new_name(lakehouse, fixture_files):
+    home, raw, written, late = lakehouse
+    with gzip.open(fixture_files.base_file, "rt", encoding="utf-8") as source:
+        appended = [next(source).rstrip("\n") for _ in range(6200)][6000:]
+    base = raw / "base.json"
+    loaded_size, loaded_lines = base.stat().st_size, len(written["base.json"])
+    with open(base, "a", encoding="utf-8") as handle:  # another system appends to a file already loaded
+        handle.write("\n".join(appended) + "\n")
+    staged = len(table(home, "stg_sparkify__events"))
+
+    changed = build(home, raw)
+    assert changed.returncode == 0, changed.stdout[-3000:]
+    assert "WARN" in changed.stdout and "warn_rejected_files" in changed.stdout
+    rejected = table(home, "rejected_files")
+    assert rejected["path"].tolist() == [str(base)]
+    assert rejected["reason"][0].startswith(
+        f"changed after it was loaded ({loaded_size} bytes and {loaded_lines} lines when loaded, "
+        f"now {base.stat().st_size} bytes and {loaded_lines + len(appended)} lines)")
+    assert "new file name" in rejected["reason"][0]
+    assert lines_per_file(home)["base.json"] == loaded_lines  # the loaded version stays as it was
+    assert len(table(home, "stg_sparkify__events")) == staged  # reconciliation held: the build passed
+
+    base.rename(raw / "base-v2.json")  # the way out the reason gives
+    renamed = build(home, raw)
+    assert renamed.returncode == 0, renamed.stdout[-3000:]
+    assert table(home, "rejected_files").empty
+    assert lines_per_file(home)["base-v2.json"] == loaded_lines + len(appended)
+    everything = [line for part in written.values() for line in part] + \
+        gzip.decompress(late).decode().splitlines() + appended
+    assert len(table(home, "stg_sparkify__events")) == len(distinct_user_events(everything))

@@ -143,11 +143,27 @@ def test_a_killed_parquet_writers_staging_folders_are_removed_under_the_lock(tmp
     table = settings.table_path("churn_scores")
     (table / "as_of_date=2018-11-26").mkdir(parents=True)
     (table / "as_of_date=2018-11-26" / "part-0.parquet").write_bytes(b"committed")
+    (table / "_SUCCESS").touch()
     for debris in ("_temporary/0/task", ".spark-staging-1234"):
         (table / debris).mkdir(parents=True)
     removed = remove_uncommitted_tables(settings)
     assert sorted(p.name for p in removed) == [".spark-staging-1234", "_temporary"]
-    assert sorted(p.name for p in table.iterdir()) == ["as_of_date=2018-11-26"]
+    assert sorted(p.name for p in table.iterdir()) == ["_SUCCESS", "as_of_date=2018-11-26"]
+
+
+def test_a_parquet_table_folder_whose_first_write_never_committed_is_removed(tmp_path):
+    from sparkify.spark import remove_uncommitted_tables
+
+    settings = cfg.load({"SPARKIFY_HOME": str(tmp_path), "SPARKIFY_TABLE_FORMAT": "parquet"})
+    killed_ctas = settings.table_path("user_features")
+    (killed_ctas / "_temporary" / "0").mkdir(parents=True)
+    killed_commit = settings.table_path("sessions")  # some files moved in, _SUCCESS not yet written
+    killed_commit.mkdir(parents=True)
+    (killed_commit / "part-0.parquet").write_bytes(b"half")
+    empty = settings.table_path("users")  # an empty folder does not stop a CREATE TABLE: left alone
+    empty.mkdir(parents=True)
+    assert sorted(remove_uncommitted_tables(settings)) == sorted([killed_ctas, killed_commit])
+    assert not killed_ctas.exists() and not killed_commit.exists() and empty.is_dir()
 
 
 def test_only_data_files_are_read_and_corrupt_gzip_files_are_rejected_with_their_readable_lines(tmp_path):

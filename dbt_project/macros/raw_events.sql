@@ -75,6 +75,41 @@
     )
 {%- endmacro %}
 
+{#- Every checked raw file with what bronze loaded from it (lines, and the size and modification time it had
+    when read), and `reason` set for each file that is not loaded as it stands: corrupt or truncated (from
+    sparkify/raw_files.py), or changed after it was loaded. Loaded files are never re-read, so a changed
+    file's new content waits, listed in rejected_files, until it gets a new name or the old version returns. -#}
+{% macro raw_files_with_loads(bronze) -%}
+    select
+        checked.path,
+        checked.size,
+        checked.mtime_ns,
+        checked.lines,
+        loaded.lines as loaded_lines,
+        case
+            when loaded.path is not null
+                and (loaded.size != checked.size or loaded.mtime_ms != div(checked.mtime_ns, 1000000))
+                then concat(
+                    'changed after it was loaded (', loaded.size, ' bytes and ', loaded.lines,
+                    ' lines when loaded, now ', checked.size, ' bytes and ', checked.lines, ' lines): its loaded ',
+                    'lines stay and the change is not read; to load the new version give it a new file name ',
+                    '(lines already loaded then count as duplicates), or restore the loaded version'
+                )
+            else checked.reason
+        end as reason
+    from ({{ checked_raw_files() }}) as checked
+    left join (
+        select
+            {{ decoded_path('source_file') }} as path,
+            max(source_file_size) as size,
+            max(unix_millis(source_file_modified_at)) as mtime_ms,
+            sum(line_count) as lines
+        from {{ bronze }}
+        group by {{ decoded_path('source_file') }}
+    ) as loaded
+        on checked.path = loaded.path
+{%- endmacro %}
+
 {% macro raw_files_schema() -%}
     path string, size bigint, mtime_ns bigint, lines bigint, reason string
 {%- endmacro %}

@@ -1,16 +1,12 @@
 {#-
-    Nothing is lost: for every sound raw file on disk, the lines sparkify/raw_files.py counted when it
-    checked the file (cached by size and mtime, so history is not re-read) equal the lines recorded in
-    bronze; and over all loads raw lines = clean events + duplicates removed + quarantined + guest.
-    Each term is counted in its own model. Returns one row per violation.
+    Nothing is lost: for every sound raw file on disk (not in rejected_files), the lines
+    sparkify/raw_files.py counted when it checked the file (cached by size and mtime, so history is not
+    re-read) equal the lines recorded in bronze; and over all loads raw lines = clean events +
+    duplicates removed + quarantined + guest. Each term is counted in its own model. Returns one row per violation.
 -#}
 with raw_files as (
 
-    select
-        path,
-        lines as raw_lines
-    from ({{ checked_raw_files() }})
-    where reason is null
+    {{ raw_files_with_loads(ref('bronze_events')) }}
 
 ),
 
@@ -20,26 +16,14 @@ bronze_events as (
 
 ),
 
-bronze_files as (
-
-    select
-        {{ decoded_path('source_file') }} as path,
-        sum(line_count) as bronze_lines
-    from bronze_events
-    group by {{ decoded_path('source_file') }}
-
-),
-
 file_mismatches as (
 
     select
-        concat('file ', raw_files.path) as what,
-        raw_files.raw_lines as expected,
-        coalesce(bronze_files.bronze_lines, 0) as actual
+        concat('file ', path) as what,
+        lines as expected,
+        coalesce(loaded_lines, 0) as actual
     from raw_files
-    left join bronze_files
-        on raw_files.path = bronze_files.path
-    where raw_files.raw_lines != coalesce(bronze_files.bronze_lines, 0)
+    where reason is null and lines != coalesce(loaded_lines, 0)
 
 ),
 

@@ -35,13 +35,17 @@ raw_lines as (
             except as an escaped string. #}
         select /*+ repartition */
             value as raw_line,
-            _metadata.file_path as source_file
+            _metadata.file_path as source_file,
+            _metadata.file_size as source_file_size,
+            _metadata.file_modification_time as source_file_modified_at
         from text.{{ quoted_path(events_path()) }}
         where {{ decoded_path('_metadata.file_path') }} in ({{ sql_list(new_files) }})
     {%- else %}
         select
             cast(null as string) as raw_line,
-            cast(null as string) as source_file
+            cast(null as string) as source_file,
+            cast(null as bigint) as source_file_size,
+            cast(null as timestamp) as source_file_modified_at
         where false
     {%- endif %}
 
@@ -53,7 +57,9 @@ distinct_lines as (
         source_file,
         sha2(raw_line, 256) as line_hash,
         any_value(raw_line) as raw_line,
-        count(*) as line_count
+        count(*) as line_count,
+        any_value(source_file_size) as source_file_size,
+        any_value(source_file_modified_at) as source_file_modified_at
     from raw_lines
     group by
         source_file,
@@ -81,6 +87,8 @@ typed as (
         parsed.line_hash,
         parsed.raw_line,
         parsed.line_count,
+        parsed.source_file_size,
+        parsed.source_file_modified_at,
         parsed.fields is null or parsed.fields._corrupt_record is not null as is_malformed,
         {%- for name, type in raw_event_fields() %}
             parsed.fields.`{{ name }}` as `{{ name }}_text`,
@@ -139,6 +147,8 @@ new_rows as (
         source_file,
         line_hash,
         line_count,
+        source_file_size,
+        source_file_modified_at,
         case
             when reject_reason is not null then 'quarantined'
             when userId = '' then 'guest'

@@ -1,10 +1,12 @@
-{#- Raw files that were not loaded because they do not decompress to the end (see sparkify/raw_files.py),
-    with the reason and the lines readable before the damage. Replacing or removing the file clears it. -#}
+{#- Raw files that are not loaded as they stand: corrupt or truncated gzip files (checked before each
+    build by sparkify/raw_files.py), with the lines readable before the damage, and loaded files that
+    changed since. Replacing or removing the file, or giving a changed file's new version a new name,
+    clears it. -#}
 {{ config(materialized='table') }}
 
-with checked_raw_files as (
+with raw_files as (
 
-    {{ checked_raw_files() }}
+    {{ raw_files_with_loads(ref('bronze_events')) }}
 
 ),
 
@@ -16,7 +18,7 @@ final as (
         lines as readable_lines,
         size as size_bytes,
         timestamp_micros(div(mtime_ns, 1000)) as modified_at
-    from checked_raw_files
+    from raw_files
     where reason is not null
 
 )
