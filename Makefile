@@ -81,9 +81,9 @@ lint: $(SETUP) ## sqlfluff on the dbt models
 test: $(SETUP) lint ## every test: lint, pytest (unit, dbt build on fixtures, browser)
 	$(PY) -m pytest
 
-bench: $(SETUP) ## benchmarks: lakehouse build on es_small, dashboard with 16,000 customers
+bench: build train ## benchmarks: lakehouse build on es_small; the dashboard served on the lakehouse just built
 	$(PY) -m sparkify.bench
-	$(PY) -m dashboard.bench
+	$(PY) -m dashboard.bench --home "$(SPARKIFY_HOME)"
 
 maintain: $(SETUP) ## Delta tables: OPTIMIZE (compact small files) and VACUUM (safe retention), file counts before/after
 	$(PY) -m sparkify.maintain $(MAINTAIN_ARGS)

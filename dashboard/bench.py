@@ -1,7 +1,7 @@
 """Benchmark the dashboard at scale: `python -m dashboard.bench` (a measurement, not a test).
 
-Builds a synthetic lakehouse with 16,000 customers (or uses --home / SPARKIFY_HOME when it already
-holds a customers table), serves it with `python -m dashboard` in a subprocess, and reports:
+Serves a lakehouse the pipeline built (--home, default SPARKIFY_HOME; `make bench` builds and trains
+first) with `python -m dashboard` in a subprocess, and reports:
 
 - the customer-lookup callback: HTTP round trips of the page callback for /customer?user=ID
   (p50, p95, max; targets p95 <= 50 ms);
@@ -161,8 +161,7 @@ def browser_first_render(url: str) -> dict[str, float] | None:
 def main(argv: list[str] | None = None) -> None:
     parser = argparse.ArgumentParser(prog="python -m dashboard.bench", description=__doc__.splitlines()[0])
     parser.add_argument("--home", default=os.environ.get("SPARKIFY_HOME"),
-                        help="lakehouse to measure (default SPARKIFY_HOME; generated when it has no customers table)")
-    parser.add_argument("--users", type=int, default=16_000, help="customers to generate (default 16000)")
+                        help="lakehouse to measure, built and trained (default SPARKIFY_HOME)")
     parser.add_argument("--lookups", type=int, default=300, help="customer lookups to time (default 300)")
     parser.add_argument("--concurrency", type=int, default=50, help="load test: concurrent clients (default 50)")
     parser.add_argument("--load-seconds", type=float, default=60, help="load test: duration (default 60 s)")
@@ -172,16 +171,8 @@ def main(argv: list[str] | None = None) -> None:
 
     home = Path(args.home).resolve() if args.home else None
     results: dict[str, object] = {}
-    tmp = None
     if home is None or not (home / "warehouse" / "sparkify.db" / "customers").is_dir():
-        from dashboard.synthetic import make_lakehouse
-
-        tmp = tempfile.TemporaryDirectory(prefix="sparkify-dash-bench-")
-        home = Path(tmp.name)
-        log.info("generating a synthetic lakehouse with %d customers in %s", args.users, home)
-        started = time.perf_counter()
-        make_lakehouse(home, users=args.users, seed=2024)
-        results["generate_s"] = time.perf_counter() - started
+        parser.error(f"no customers table under {home}: build and train first (`make build train`)")
 
     port = free_port()
     logfile = tempfile.NamedTemporaryFile(prefix="dashboard-bench-", suffix=".log", delete=False)
@@ -232,8 +223,6 @@ def main(argv: list[str] | None = None) -> None:
         proc.terminate()
         proc.wait(timeout=30)
         os.unlink(logfile.name)
-        if tmp is not None:
-            tmp.cleanup()
 
     report(results)
     if args.json:
@@ -271,8 +260,6 @@ def report(r: dict) -> None:
         ("app memory peak (VmHWM)", f"{r['peak_rss_mb']:.0f} MB", ""),
         ("server up / tables warm", f"{r['serving_after_s']:.1f} s / {r['tables_warm_after_s']:.1f} s", ""),
     ]
-    if "generate_s" in r:
-        rows.append(("synthetic lakehouse generated in", f"{r['generate_s']:.1f} s", ""))
     width = max(len(k) for k, _, _ in rows)
     load = os.getloadavg()[0]
     print(f"\nDashboard benchmark ({os.cpu_count()} CPUs, load average {load:.1f} at the end)")

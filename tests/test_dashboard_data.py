@@ -18,7 +18,7 @@ for _module in ("dash", "dash_bootstrap_components", "dash_ag_grid", "plotly"):
     pytest.importorskip(_module, reason="the dashboard packages are not installed (pyproject dependencies)")
 
 from dashboard.data import Lakehouse, TableCache, parse_curves, read_table, risk_cutoffs
-from dashboard.synthetic import table_dir, write_table
+from synthetic_lakehouse import table_dir, write_table
 from dashboard.whatif import WhatIfAdapter, apply_edits, normalise
 
 D = dt.date

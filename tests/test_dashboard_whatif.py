@@ -10,7 +10,7 @@ import pandas as pd
 import pytest
 
 from dashboard.data import Lakehouse
-from dashboard.synthetic import write_table
+from synthetic_lakehouse import write_table
 from dashboard.whatif import Control, model_controls, nice_range, parse_typed
 from sparkify import features as registry
 

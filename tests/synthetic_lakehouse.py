@@ -1,11 +1,11 @@
 """A synthetic lakehouse with every table the dashboard reads, written without Spark.
 
-The browser tests and `python -m dashboard.bench` need all the tables (users, daily_activity,
-sessions, user_features, churn_scores, model_runs and a model report) at a chosen size, in seconds
-and without a JVM. The numbers are plausible, not realistic: churners listen less and meet more
+The dashboard's unit and browser tests need all the tables (users, daily_activity, sessions,
+user_features, churn_scores, model_runs and a model report) at a chosen size, in seconds and
+without a JVM; tests/test_dashboard_real_build.py runs the same pages on the real dbt output. The numbers are plausible, not realistic: churners listen less and meet more
 thumbs down and adverts, so the charts and the at-risk list have a shape worth looking at.
 
-    python -m dashboard.synthetic --users 2000 --home /tmp/demo-home
+    python tests/synthetic_lakehouse.py --users 2000 --home /tmp/demo-home
 """
 
 from __future__ import annotations
