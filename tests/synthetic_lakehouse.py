@@ -2,7 +2,7 @@
 
 The dashboard's unit and browser tests need all the tables (users, daily_activity, sessions,
 user_features, churn_scores, model_runs and a model report) at a chosen size, in seconds and
-without a JVM; tests/test_dashboard_real_build.py runs the same pages on the real dbt output. The numbers are plausible, not realistic: churners listen less and meet more
+without a JVM. The numbers are plausible, not realistic: churners listen less and meet more
 thumbs down and adverts, so the charts and the at-risk list have a shape worth looking at.
 
     python tests/synthetic_lakehouse.py --users 2000 --home /tmp/demo-home
