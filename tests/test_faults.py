@@ -47,6 +47,11 @@ def lines_per_file(home: Path) -> dict[str, int]:
             for path, n in bronze.groupby("source_file")["line_count"].sum().items()}
 
 
+def distinct_user_events(lines: list[str]) -> set[str]:
+    """The distinct logged-in users' events among raw lines: what staging must hold."""
+    return {json.dumps(e, sort_keys=True) for e in map(json.loads, lines) if e["userId"] != ""}
+
+
 @pytest.fixture(scope="module")
 def lakehouse(fixture_files, tmp_path_factory):
     root = tmp_path_factory.mktemp("faults")
@@ -79,9 +84,8 @@ def test_odd_names_load_once_a_truncated_gzip_is_set_aside_and_other_names_are_n
     again = build(home, raw)  # no change: nothing is read twice
     assert again.returncode == 0, again.stdout[-3000:]
     assert lines_per_file(home) == {name: len(part) for name, part in written.items()}
-    assert len(table(home, "stg_sparkify__events")) == len({json.dumps(json.loads(line), sort_keys=True)
-                                                            for part in written.values() for line in part
-                                                            if json.loads(line)["userId"] != ""})
+    assert len(table(home, "stg_sparkify__events")) == len(distinct_user_events(
+        [line for part in written.values() for line in part]))
 
 
 def test_replacing_the_damaged_file_is_the_whole_fix(lakehouse):
@@ -110,10 +114,6 @@ def test_a_file_of_mostly_bad_lines_stops_the_build_and_removing_it_recovers(lak
     bad.unlink()
     recovered = build(home, raw)
     assert recovered.returncode == 0, recovered.stdout[-3000:]
-
-
-def distinct_user_events(lines: list[str]) -> set[str]:
-    return {json.dumps(e, sort_keys=True) for e in map(json.loads, lines) if e["userId"] != ""}
 
 
 def test_a_file_changed_after_loading_is_listed_not_reread_and_loads_under_a_new_name(lakehouse, fixture_files):
