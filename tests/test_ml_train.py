@@ -160,3 +160,27 @@ def test_train_quick_then_score_writes_tables(built_lakehouse, spark, tmp_path):
         score_cli.score(spark, settings, dt.date(1999, 1, 1), record.run_id)
     with pytest.raises(UsageError, match="--model nope"):
         score_cli.score(spark, settings, None, "nope")
+
+
+@pytest.mark.spark
+@pytest.mark.slow
+def test_latest_moves_only_once_the_run_is_recorded(built_lakehouse, spark, monkeypatch):
+    from models_ml import lakehouse
+
+    models = built_lakehouse.home / "models"
+    latest = models / "latest"
+    before = latest.read_text() if latest.exists() else None
+    saved_before = {p.name for p in models.iterdir()} if models.exists() else set()
+
+    def killed(*_args, **_kwargs):
+        raise RuntimeError("the process died before the model_runs row was written")
+
+    monkeypatch.setattr(lakehouse, "append_run", killed)
+    with pytest.raises(RuntimeError, match="model_runs row"):
+        train_cli.train(spark, built_lakehouse, ["baseline", "logreg"], quick=True, seed=5,
+                        protocol="time")
+    assert (latest.read_text() if latest.exists() else None) == before  # readers still get the recorded model
+    new = [p for p in models.iterdir() if p.name not in saved_before and p.is_dir()]
+    assert len(new) == 1
+    assert json.loads((new[0] / "model.json").read_text())["features"]  # complete: written by rename
+    assert not list(new[0].glob("*.tmp"))
