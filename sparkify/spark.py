@@ -63,9 +63,14 @@ def remove_uncommitted_tables(settings: cfg.Settings) -> list[Path]:
 def is_half_created_parquet(table_dir: Path) -> bool:
     """A Parquet table folder that holds something but no `_SUCCESS`: its creating job never committed, so
     no table was registered over it (the metastore entry comes last), and Spark refuses to create one
-    there (LOCATION_ALREADY_EXISTS). Later writes keep the first `_SUCCESS`."""
+    there (LOCATION_ALREADY_EXISTS). Later writes keep the first `_SUCCESS`.
+    A partitioned table written by a dynamic partition overwrite (bronze_events, churn_scores) has no
+    `_SUCCESS` at its root, only partition folders (`event_date=...`), which Spark moves there at commit:
+    one of them means a write committed."""
     names = {entry.name for entry in os.scandir(table_dir)}
-    return bool(names) and "_SUCCESS" not in names and "_delta_log" not in names
+    committed_partition = any("=" in n and not n.startswith((".", "_")) and (table_dir / n).is_dir()
+                              for n in names)
+    return bool(names) and "_SUCCESS" not in names and "_delta_log" not in names and not committed_partition
 
 
 def is_staging_dir(name: str) -> bool:

@@ -146,3 +146,17 @@ def test_a_file_changed_after_loading_is_listed_not_reread_and_loads_under_a_new
     everything = [line for part in written.values() for line in part] + \
         gzip.decompress(late).decode().splitlines() + appended
     assert len(table(home, "stg_sparkify__events")) == len(distinct_user_events(everything))
+
+
+def test_a_committed_partitioned_parquet_table_is_not_taken_for_debris(tmp_path):
+    """A dynamic partition overwrite leaves partition folders and no _SUCCESS at the root: a real table."""
+    from sparkify.spark import is_half_created_parquet
+
+    table = tmp_path / "bronze_events"
+    (table / "event_date=2018-10-01").mkdir(parents=True)
+    (table / "event_date=2018-10-01" / "part-00000.snappy.parquet").write_bytes(b"PAR1")
+    assert not is_half_created_parquet(table)
+    half = tmp_path / "users"
+    (half / "_temporary" / "0").mkdir(parents=True)
+    (half / ".spark-staging-1").mkdir()
+    assert is_half_created_parquet(half)
