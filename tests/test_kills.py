@@ -64,7 +64,11 @@ def build(home: Path, raw: Path, table_format: str, *args: str) -> None:
 
 
 def killed_build(home: Path, raw: Path, table_format: str, node: str, delay: float, args: list[str]) -> str:
-    """Start a build, SIGKILL its process group `delay` seconds after dbt starts `node`; its output."""
+    """Start a build, SIGKILL its process group `delay` seconds after dbt starts `node`; its output.
+    Unless the kill is meant to land in a data test, the killed build leaves the tests out: they write
+    nothing, so the build reaches the same state at `node` sooner (the build after the kills runs them all)."""
+    if not node.startswith("test "):
+        args = [*args, "--exclude", "resource_type:test", "resource_type:unit_test"]
     process = subprocess.Popen([sys.executable, "-m", "sparkify.dbt", "build", *args], cwd=cfg.PROJECT_ROOT,
                                env=environment(home, raw, table_format), stdout=subprocess.PIPE,
                                stderr=subprocess.STDOUT, text=True, start_new_session=True)
