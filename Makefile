@@ -26,7 +26,16 @@ build: export SPARKIFY_EVENTS := $(DEMO_EVENTS)
 build: $(DEMO_EVENTS)
 endif
 
-.PHONY: help venv run build train score backtest dashboard docs lint test bench maintain clean
+# With SPARKIFY_TARGET=cluster, dbt runs through the cluster's Thrift Server (the profile's `cluster` target)
+# and the ML script runs on its master with spark-submit (python -m sparkify.cluster submit MODULE ...);
+# otherwise both run on Spark embedded in the process. `make cluster-up` starts a cluster on this machine.
+ifeq ($(SPARKIFY_TARGET),cluster)
+ML := $(PY) -m sparkify.cluster submit
+else
+ML := $(PY) -m
+endif
+
+.PHONY: help venv run build train score backtest dashboard docs lint test bench maintain clean cluster-up cluster-down cluster-status
 
 help: ## list the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-10s %s\n", $$1, $$2}'
@@ -58,15 +67,15 @@ build: $(SETUP) ## dbt build: load new raw files, build and test every model (DB
 	$(PY) -m sparkify.dbt build $(DBT_ARGS)
 
 train: $(SETUP) ## train and evaluate the churn models, score the latest as_of, refresh the customers mart
-	$(PY) -m models_ml.train --score $(TRAIN_ARGS)
+	$(ML) models_ml.train --score $(TRAIN_ARGS)
 	$(PY) -m sparkify.dbt build --select customers
 
 score: $(SETUP) ## score the latest as_of with the selected model and refresh the customers mart
-	$(PY) -m models_ml.score
+	$(ML) models_ml.score $(SCORE_ARGS)
 	$(PY) -m sparkify.dbt build --select customers
 
 backtest: $(SETUP) ## rolling-origin backtest of the latest model's configuration (BACKTEST_ARGS='--model PATH' for a fixed model)
-	$(PY) -m models_ml.backtest $(BACKTEST_ARGS)
+	$(ML) models_ml.backtest $(BACKTEST_ARGS)
 
 dashboard: $(SETUP) ## serve the dashboard on SPARKIFY_DASH_HOST:SPARKIFY_DASH_PORT (default 127.0.0.1:8050)
 	$(PY) -m dashboard
@@ -87,6 +96,15 @@ bench: build train ## benchmarks: lakehouse build on es_small; the dashboard ser
 
 maintain: $(SETUP) ## Delta tables: OPTIMIZE (compact small files) and VACUUM (safe retention), file counts before/after
 	$(PY) -m sparkify.maintain $(MAINTAIN_ARGS)
+
+cluster-up: $(SETUP) ## start a Spark cluster here (PostgreSQL metastore, master, 2 workers, Thrift Server); for SPARKIFY_TARGET=cluster
+	$(PY) -m sparkify.cluster up
+
+cluster-down: | $(STAMP) ## stop the processes cluster-up started (by their pids); the data stays
+	$(PY) -m sparkify.cluster down
+
+cluster-status: | $(STAMP) ## what of the cluster runs, its workers and applications
+	$(PY) -m sparkify.cluster status
 
 clean: ## remove the lakehouse (warehouse, metastore, logs) under SPARKIFY_HOME
 	rm -rf "$(SPARKIFY_HOME)"

@@ -1,8 +1,9 @@
-"""Run dbt on the embedded lakehouse: `python -m sparkify.dbt build [dbt options]`, or plain `dbt build`.
+"""Run dbt on the lakehouse: `python -m sparkify.dbt build [dbt options]`, or plain `dbt build`.
 
 `prepare_process` is the one preparation of a dbt process, whichever way it starts: this module's
 `main` calls it, and so does the venv's start-up hook (sparkify/venv_hook.py) when the process is the
-plain `dbt` executable. It resolves the SPARKIFY_* settings (table format, Java, input path) and exports
+plain `dbt` executable. It resolves the SPARKIFY_* settings (table format, Java or, on the cluster target, a
+Thrift Server that answers, input path) and exports
 what the profile reads, refuses to switch a lakehouse's table format, holds the metastore lock for the
 rest of the process and prints which table format it chose and why.
 """
@@ -11,6 +12,7 @@ from __future__ import annotations
 
 import logging
 import os
+import socket
 import sys
 from contextlib import ExitStack
 
@@ -53,16 +55,29 @@ def prepare(args: list[str]) -> cfg.Settings:
     """Validate the environment for this dbt command and export what the profile reads."""
     settings = cfg.load()
     writes = dbt_command(args) in NEEDS_SPARK
-    if writes:
+    if writes and settings.target == "local":
         cfg.check_java()
-    _check_format_unchanged(settings, record=writes)
+    if writes and settings.target == "cluster":
+        check_thrift_server(settings.cluster)
+    check_format_unchanged(settings, record=writes)
     cfg.apply(settings)
     os.environ.setdefault("SPARKIFY_LOG4J", str(cfg.PROFILES_DIR / "log4j2.properties"))
     os.environ.setdefault("DBT_PROJECT_DIR", str(cfg.PROJECT_ROOT))
     return settings
 
 
-def _check_format_unchanged(settings: cfg.Settings, record: bool) -> None:
+def check_thrift_server(cluster: cfg.Cluster, timeout: float = 5.0) -> None:
+    """On the cluster target, fail at once, naming the address, when no Thrift Server answers there."""
+    try:
+        socket.create_connection((cluster.thrift_host, cluster.thrift_port), timeout=timeout).close()
+    except OSError as error:
+        raise cfg.SettingsError(
+            f"no Spark Thrift Server answers at {cluster.thrift_host}:{cluster.thrift_port} "
+            f"({error.strerror or error}): start the local cluster with `make cluster-up`, or point "
+            "SPARKIFY_THRIFT_HOST and SPARKIFY_THRIFT_PORT at yours") from None
+
+
+def check_format_unchanged(settings: cfg.Settings, record: bool) -> None:
     """A lakehouse built as Delta cannot be continued as Parquet (or back): say so plainly. `record`
     writes the chosen format down for the next command (for commands that may create tables)."""
     marker = settings.home / "table_format"

@@ -18,6 +18,7 @@ import subprocess
 import sys
 import tempfile
 from pathlib import Path
+from typing import Callable
 from xml.sax.saxutils import escape
 
 from sparkify import settings as cfg
@@ -97,15 +98,22 @@ def failure_message(coordinates: str, reason: str) -> str:
 
 def fetch(directory: Path = cfg.DELTA_JAR_CACHE, coordinates: str | None = None,
           repository: str | None = None) -> list[Path]:
-    """Resolve `coordinates` with Maven into `directory` (replaced only when the fetch is complete)."""
+    """Resolve the Delta jars with Maven into `directory` (replaced only when the fetch is complete)."""
     coordinates = coordinates or cfg.delta_maven_coordinates()
     check_pip_matches(coordinates)
+    return fetch_maven(directory, coordinates, repository)
+
+
+def fetch_maven(directory: Path, coordinates: str, repository: str | None = None,
+                explain: Callable[[str, str], str] = failure_message) -> list[Path]:
+    """Resolve `coordinates` and their dependencies into `directory`, once (also the metastore's JDBC
+    driver, for `make cluster-up`); `explain(coordinates, reason)` is the message when that fails."""
     if manifest_matches(directory, coordinates):
         os.utime(directory / MANIFEST)  # up to date for make
         return [directory / n for n in json.loads((directory / MANIFEST).read_text())["jars"]]
     mvn = shutil.which("mvn")
     if mvn is None:
-        raise FetchError(failure_message(
+        raise FetchError(explain(
             coordinates, "Maven (`mvn`) is not installed (Debian/Ubuntu: `sudo apt-get install maven`; "
             "macOS: `brew install maven`)."))
     group, artifact, version = coordinates.split(":")
@@ -127,14 +135,14 @@ def fetch(directory: Path = cfg.DELTA_JAR_CACHE, coordinates: str | None = None,
         try:
             result = subprocess.run(command, capture_output=True, text=True, timeout=FETCH_TIMEOUT_S)
         except subprocess.TimeoutExpired:
-            raise FetchError(failure_message(
+            raise FetchError(explain(
                 coordinates, f"Maven did not finish within {FETCH_TIMEOUT_S}s ({repository})")) from None
         jars = sorted(out.glob("*.jar")) if out.is_dir() else []
         if result.returncode != 0 or not any(j.name.startswith(artifact) for j in jars):
             errors = [line.strip() for line in (result.stdout + result.stderr).splitlines()
                       if "[ERROR]" in line and line.strip() != "[ERROR]"]
             detail = errors[0].replace("[ERROR] ", "") if errors else f"mvn exited with {result.returncode}"
-            raise FetchError(failure_message(coordinates, f"{detail} (repository {repository})"))
+            raise FetchError(explain(coordinates, f"{detail} (repository {repository})"))
         (out / MANIFEST).write_text(json.dumps(
             {"coordinates": coordinates, "repository": repository, "jars": [j.name for j in jars]}, indent=1))
         if directory.exists():

@@ -25,6 +25,8 @@ DEMO_EVENTS = Path("demo") / "events.json.gz"
 RAW_FILES_NAME = "raw_files.jsonl"
 SCHEMA = "sparkify"
 FORMATS = ("auto", "delta", "parquet")
+# The dbt targets of profiles/profiles.yml: Spark embedded in the process, or the cluster's Thrift Server.
+TARGETS = ("local", "cluster")
 MIN_JAVA = 17
 # Where `python -m sparkify.delta_jars` (run by `make venv`) puts the Delta jars; gitignored.
 DELTA_JAR_CACHE = PROJECT_ROOT / ".cache" / "delta-jars"
@@ -32,6 +34,25 @@ DELTA_JAR_CACHE = PROJECT_ROOT / ".cache" / "delta-jars"
 # Maven Central has no 4.4.1 jars (io.delta:delta-spark_4.2_2.13 stops at 4.4.0, checked on
 # repo.maven.apache.org) and pip 4.4.1 differs from 4.4.0 only in its version string.
 DELTA_JAR_VERSION = "4.4.0"
+# The cluster target's metastore database driver, fetched with Maven by `make cluster-up` (sparkify/cluster.py).
+METASTORE_JDBC = "org.postgresql:postgresql:42.7.14"
+METASTORE_JDBC_CACHE = PROJECT_ROOT / ".cache" / "postgresql-jdbc"
+# Where the cluster target's services listen, and the shape of the local cluster `make cluster-up` starts
+# (README, "Running on a cluster"). PostgreSQL's port is 5433, not its usual 5432, so that the metastore
+# never meets a PostgreSQL the machine already runs.
+CLUSTER_DEFAULTS = {
+    "SPARKIFY_THRIFT_HOST": "127.0.0.1",
+    "SPARKIFY_THRIFT_PORT": "10000",
+    "SPARKIFY_MASTER_HOST": "127.0.0.1",
+    "SPARKIFY_MASTER_PORT": "7077",
+    "SPARKIFY_MASTER_UI_PORT": "8080",
+    "SPARKIFY_WORKER_UI_PORT": "8081",
+    "SPARKIFY_METASTORE_PORT": "5433",
+    "SPARKIFY_METASTORE_USER": "sparkify",
+    "SPARKIFY_METASTORE_PASSWORD": "",
+    "SPARKIFY_WORKERS": "2",
+    "SPARKIFY_EXECUTOR_MEMORY": "3g",
+}
 
 
 class SettingsError(RuntimeError):
@@ -48,6 +69,82 @@ class TableFormat:
 
 
 @dataclass(frozen=True)
+class Cluster:
+    """The cluster target: where its Thrift Server, master and metastore are, and the local cluster's shape."""
+
+    thrift_host: str
+    thrift_port: int
+    master_host: str
+    master_port: int
+    master_ui_port: int
+    worker_ui_port: int  # the first worker's; worker n listens on worker_ui_port + n - 1
+    metastore_port: int  # the local cluster's PostgreSQL
+    metastore_url: str
+    metastore_user: str
+    metastore_password: str
+    workers: int
+    executor_memory: str  # of each executor, and so of each local worker
+
+    @property
+    def master_url(self) -> str:
+        return f"spark://{self.master_host}:{self.master_port}"
+
+    @property
+    def master_ui(self) -> str:
+        return f"http://{self.master_host}:{self.master_ui_port}/"
+
+    def env(self) -> dict[str, str]:
+        """The variables `profiles/profiles.yml` reads for the cluster target."""
+        return {
+            "SPARKIFY_THRIFT_HOST": self.thrift_host,
+            "SPARKIFY_THRIFT_PORT": str(self.thrift_port),
+            "SPARKIFY_MASTER_HOST": self.master_host,
+            "SPARKIFY_MASTER_PORT": str(self.master_port),
+            "SPARKIFY_METASTORE_URL": self.metastore_url,
+            "SPARKIFY_METASTORE_USER": self.metastore_user,
+            "SPARKIFY_METASTORE_PASSWORD": self.metastore_password,
+            "SPARKIFY_EXECUTOR_MEMORY": self.executor_memory,
+        }
+
+
+def metastore_jdbc_jars() -> list[str]:
+    """The JDBC driver jars `make cluster-up` fetched (none before that)."""
+    return sorted(str(p) for p in METASTORE_JDBC_CACHE.glob("*.jar"))
+
+
+def load_cluster(env: os._Environ | dict) -> Cluster:
+    """The SPARKIFY_* variables of the cluster target, with CLUSTER_DEFAULTS for the unset ones."""
+    value = {name: env.get(name) or default for name, default in CLUSTER_DEFAULTS.items()}
+    value["SPARKIFY_METASTORE_PASSWORD"] = env.get("SPARKIFY_METASTORE_PASSWORD", "")
+
+    def number(name: str, low: int = 1, high: int = 65535) -> int:
+        try:
+            n = int(value[name])
+        except ValueError:
+            n = -1
+        if not low <= n <= high:
+            raise SettingsError(f"{name}={value[name]!r} is not a number from {low} to {high}")
+        return n
+
+    metastore_port = number("SPARKIFY_METASTORE_PORT")
+    return Cluster(
+        thrift_host=value["SPARKIFY_THRIFT_HOST"],
+        thrift_port=number("SPARKIFY_THRIFT_PORT"),
+        master_host=value["SPARKIFY_MASTER_HOST"],
+        master_port=number("SPARKIFY_MASTER_PORT"),
+        master_ui_port=number("SPARKIFY_MASTER_UI_PORT"),
+        worker_ui_port=number("SPARKIFY_WORKER_UI_PORT"),
+        metastore_port=metastore_port,
+        metastore_url=env.get("SPARKIFY_METASTORE_URL")
+        or f"jdbc:postgresql://{value['SPARKIFY_MASTER_HOST']}:{metastore_port}/metastore",
+        metastore_user=value["SPARKIFY_METASTORE_USER"],
+        metastore_password=value["SPARKIFY_METASTORE_PASSWORD"],
+        workers=number("SPARKIFY_WORKERS", high=64),
+        executor_memory=value["SPARKIFY_EXECUTOR_MEMORY"],
+    )
+
+
+@dataclass(frozen=True)
 class Settings:
     home: Path
     events: str | None
@@ -55,6 +152,7 @@ class Settings:
     driver_memory: str
     shuffle_partitions: str
     target: str
+    cluster: Cluster
 
     @property
     def warehouse(self) -> Path:
@@ -76,6 +174,10 @@ class Settings:
             "DBT_LOG_PATH": str(self.home / "logs"),
             "DBT_PROFILES_DIR": str(PROFILES_DIR),
             "SPARKIFY_RAW_FILES": str(self.home / RAW_FILES_NAME),
+            **self.cluster.env(),
+            # The cluster's drivers need the metastore's JDBC driver and the table format's jars on their own
+            # class path: the Thrift Server finds data sources (`using delta`) only there, not in spark.jars.
+            "SPARKIFY_DRIVER_CLASSPATH": ":".join([*metastore_jdbc_jars(), *self.table_format.jars]),
             **({"SPARKIFY_EVENTS_GLOB": self.events} if self.events else {}),
         }
 
@@ -87,6 +189,9 @@ def load(env: os._Environ | dict | None = None) -> Settings:
     events = env.get("SPARKIFY_EVENTS") or None
     if events is None and (home / DEMO_EVENTS).is_file():
         events = str(home / DEMO_EVENTS)
+    target = env.get("SPARKIFY_TARGET") or "local"
+    if target not in TARGETS:
+        raise SettingsError(f"SPARKIFY_TARGET={target!r} is not one of {', '.join(TARGETS)}")
     return Settings(
         home=home,
         events=events_glob(events) if events else None,
@@ -95,7 +200,8 @@ def load(env: os._Environ | dict | None = None) -> Settings:
         ),
         driver_memory=env.get("SPARKIFY_DRIVER_MEMORY") or "4g",
         shuffle_partitions=env.get("SPARKIFY_SHUFFLE_PARTITIONS") or "4",
-        target=env.get("SPARKIFY_TARGET") or "local",
+        target=target,
+        cluster=load_cluster(env),
     )
 
 

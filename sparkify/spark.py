@@ -131,8 +131,8 @@ def metastore_lock(home: Path) -> Iterator[None]:
         handle.close()
 
 
-def profile_parameters(settings: cfg.Settings) -> dict[str, str]:
-    """Render profiles/profiles.yml the way dbt does and return the target's Spark parameters."""
+def profile_conf(settings: cfg.Settings, target: str, key: str) -> dict[str, str]:
+    """Render one mapping of Spark settings of a target in profiles/profiles.yml the way dbt does."""
     env = {**os.environ, **settings.profile_env()}
 
     def env_var(name: str, default: str | None = None) -> str:
@@ -145,16 +145,23 @@ def profile_parameters(settings: cfg.Settings) -> dict[str, str]:
     jinja = jinja2.Environment(undefined=jinja2.StrictUndefined)
     jinja.filters["as_number"] = lambda value: value
     raw = yaml.safe_load((cfg.PROFILES_DIR / "profiles.yml").read_text())["sparkify"]
-    target = raw["outputs"][settings.target]
-    if target.get("method") != "session":
-        raise cfg.SettingsError(
-            f"dbt target {settings.target!r} is not an embedded session; on a cluster, run the "
-            "ML script with spark-submit, which supplies the SparkSession"
-        )
     return {
         key: jinja.from_string(str(value)).render(env_var=env_var)
-        for key, value in target["server_side_parameters"].items()
+        for key, value in raw["outputs"][target][key].items()
     }
+
+
+def profile_parameters(settings: cfg.Settings) -> dict[str, str]:
+    """The embedded session's Spark parameters: the `server_side_parameters` of the dbt target."""
+    method = yaml.safe_load((cfg.PROFILES_DIR / "profiles.yml").read_text())["sparkify"]["outputs"][
+        settings.target].get("method")
+    if method != "session":
+        raise cfg.SettingsError(
+            f"dbt target {settings.target!r} is not an embedded session; on a cluster, run the ML script "
+            "with spark-submit, which supplies the SparkSession: `make train` (or `python -m "
+            "sparkify.cluster submit models_ml.train`) with SPARKIFY_TARGET=cluster"
+        )
+    return profile_conf(settings, settings.target, "server_side_parameters")
 
 
 def get_session(settings: cfg.Settings, app_name: str = "sparkify"):
