@@ -298,24 +298,28 @@ def log_tail(path: Path, lines: int = 25) -> str:
         return "(no log)"
 
 
-def spark_env(settings: cfg.Settings) -> dict[str, str]:
+def spark_env(settings: cfg.Settings, daemon: bool = True) -> dict[str, str]:
     """The environment of every Spark process of the local cluster: this project's settings, the pinned
     pyspark as SPARK_HOME, loopback addresses, scratch space under cluster/, and a marker on the Java
-    command line (-Dsparkify.cluster=...) by which `down` knows the processes as its own."""
+    command line (-Dsparkify.cluster=...) by which `down` knows the processes as its own.
+    spark-submit gives the Thrift Server the SPARK_DAEMON_* settings too (its heap is SPARK_DAEMON_MEMORY),
+    so `daemon=False`, for it, sets them to a driver's: SPARKIFY_DRIVER_MEMORY, and Spark's port retries
+    (its web UI takes 4041 when another Spark application holds 4040)."""
     import pyspark
 
     folder = cluster_dir(settings)
+    # The master and workers take exactly their configured ports or fail (Spark would try the next ones);
+    # the master's REST submission server (port 6066, unused here) is off, so two clusters can coexist.
+    daemon_opts = f"-Dsparkify.cluster={folder}" + (
+        " -Dspark.port.maxRetries=0 -Dspark.master.rest.enabled=false" if daemon else "")
     return {
         **os.environ,
         **settings.profile_env(),
         "SPARK_HOME": str(Path(pyspark.__file__).parent),
         "SPARK_LOCAL_IP": settings.cluster.master_host,
         "SPARK_LOCAL_DIRS": str(folder / "local"),
-        "SPARK_DAEMON_MEMORY": DAEMON_MEMORY,
-        # The master and workers take exactly their configured ports or fail (Spark would try the next ones);
-        # the master's REST submission server (port 6066, unused here) is off, so two clusters can coexist.
-        "SPARK_DAEMON_JAVA_OPTS": f"-Dsparkify.cluster={folder} -Dspark.port.maxRetries=0 "
-                                  "-Dspark.master.rest.enabled=false",
+        "SPARK_DAEMON_MEMORY": DAEMON_MEMORY if daemon else settings.driver_memory,
+        "SPARK_DAEMON_JAVA_OPTS": daemon_opts,
     }
 
 
@@ -380,7 +384,7 @@ def start_thrift_server(settings: cfg.Settings, started: list[int]) -> None:
             "spark-internal",
             "--hiveconf", f"hive.server2.thrift.bind.host={cluster.thrift_host}",
             "--hiveconf", f"hive.server2.thrift.port={cluster.thrift_port}"]
-    pid = start_process(settings, "thrift-server", argv, spark_env(settings))
+    pid = start_process(settings, "thrift-server", argv, spark_env(settings, daemon=False))
     started.append(pid)
     log.info("thrift-server: pid %d, waiting for it to accept connections on %s:%d ...",
              pid, cluster.thrift_host, cluster.thrift_port)

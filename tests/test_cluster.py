@@ -9,6 +9,7 @@ runs whatever happens, and the fixture then kills anything left that names the c
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import shutil
@@ -85,6 +86,19 @@ def table_rows(home: Path, table: str, table_format: str) -> pd.DataFrame:
     return frame[sorted(frame.columns)].sort_values(["user_id", "as_of_date"]).reset_index(drop=True)
 
 
+@contextlib.contextmanager
+def holding_spark_ui_port():
+    """Port 4040 taken, as another Spark application on the machine takes it: the Thrift Server's web UI
+    must move to the next port, not stop the cluster from starting."""
+    with socket.socket() as taken:
+        try:
+            taken.bind(("0.0.0.0", 4040))
+            taken.listen()
+        except OSError:
+            pass  # something holds it already
+        yield
+
+
 @pytest.fixture(scope="module")
 def cluster(built_lakehouse, fixture_files):
     """A running local cluster with its own home, on the suite's raw files; down and gone afterwards."""
@@ -104,7 +118,8 @@ def cluster(built_lakehouse, fixture_files):
     )
     try:
         started = time.monotonic()
-        up = make(env, "cluster-up", timeout=CLUSTER_UP_TIMEOUT_S)
+        with holding_spark_ui_port():
+            up = make(env, "cluster-up", timeout=CLUSTER_UP_TIMEOUT_S)
         assert up.returncode == 0, up.stdout[-3000:] + up.stderr[-3000:]
         print(f"cluster up in {time.monotonic() - started:.0f}s")
         yield env, home, up.stdout
@@ -200,3 +215,14 @@ def test_cluster_up_says_how_to_install_postgresql_when_it_is_missing(monkeypatc
     monkeypatch.setattr(cl, "POSTGRES_BIN_GLOB", str(tmp_path / "none" / "*" / "bin"))
     with pytest.raises(cl.ClusterError, match="apt-get install postgresql"):
         cl.postgres_bin_dir()
+
+
+def test_the_thrift_server_gets_a_drivers_heap_and_the_daemons_keep_theirs(tmp_path):
+    settings = cfg.load({"SPARKIFY_HOME": str(tmp_path), "SPARKIFY_TABLE_FORMAT": "parquet",
+                         "SPARKIFY_DRIVER_MEMORY": "5g"})
+    thrift, daemon = cl.spark_env(settings, daemon=False), cl.spark_env(settings)
+    # spark-submit sizes the Thrift Server's heap from SPARK_DAEMON_MEMORY
+    assert thrift["SPARK_DAEMON_MEMORY"] == settings.driver_memory == "5g"
+    assert "spark.port.maxRetries" not in thrift["SPARK_DAEMON_JAVA_OPTS"]
+    assert daemon["SPARK_DAEMON_MEMORY"] == cl.DAEMON_MEMORY
+    assert "-Dspark.port.maxRetries=0" in daemon["SPARK_DAEMON_JAVA_OPTS"]
