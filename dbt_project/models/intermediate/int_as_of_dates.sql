@@ -18,15 +18,26 @@ with bounds as (
 
 ),
 
-weekly as (
+weekly_candidates as (
 
+    {#- The sequence may not run backwards: data shorter than one interval (a first day's file) has no
+        weekly date, only the scoring date. -#}
     select
         explode(sequence(
             date_add(first_event_date, {{ var('as_of_interval_days') }}),
-            last_event_date,
+            greatest(date_add(first_event_date, {{ var('as_of_interval_days') }}), last_event_date),
             make_interval(0, 0, 0, {{ var('as_of_interval_days') }})
-        )) as as_of_date
+        )) as as_of_date,
+        last_event_date
     from bounds
+
+),
+
+weekly as (
+
+    select as_of_date
+    from weekly_candidates
+    where as_of_date <= last_event_date
 
 ),
 
