@@ -86,11 +86,16 @@ def log_file(settings: cfg.Settings, name: str) -> Path:
     return cluster_dir(settings) / f"{name}.log"
 
 
-def spark_bin(name: str) -> Path:
-    """A script of the pinned pyspark's Spark distribution (bin/spark-class, bin/spark-submit)."""
+def spark_home() -> Path:
+    """The pinned pyspark's Spark distribution (bin/, jars/): SPARK_HOME of every cluster process."""
     import pyspark
 
-    return Path(pyspark.__file__).parent / "bin" / name
+    return Path(pyspark.__file__).parent
+
+
+def spark_bin(name: str) -> Path:
+    """A script of that distribution (bin/spark-class, bin/spark-submit)."""
+    return spark_home() / "bin" / name
 
 
 def running_pid(settings: cfg.Settings, name: str) -> int | None:
@@ -99,12 +104,9 @@ def running_pid(settings: cfg.Settings, name: str) -> int | None:
     try:
         pid = int(pid_file(settings, name).read_text().split()[0])
         cmdline = Path(f"/proc/{pid}/cmdline").read_bytes().replace(b"\0", b" ").decode(errors="replace")
-        stat = Path(f"/proc/{pid}/stat").read_text()
     except (OSError, ValueError, IndexError):
         return None
-    if stat.rsplit(")", 1)[-1].split()[0] == "Z":  # exited, not yet reaped
-        return None
-    return pid if str(cluster_dir(settings)) in cmdline else None
+    return pid if alive(pid) and str(cluster_dir(settings)) in cmdline else None
 
 
 def port_free(host: str, port: int) -> bool:
@@ -235,8 +237,6 @@ def create_metastore_schema(settings: cfg.Settings) -> None:
     autoCreateAll), the tables appear one by one when first used, and on PostgreSQL the first CREATE
     TABLE deadlocks: adding TBL_PRIVS' foreign key waits for the lock on TBLS that the same request's
     open transaction holds. Pyspark ships no Hive schematool scripts to do this instead."""
-    import pyspark
-
     jdo = {key.removeprefix("spark.hadoop."): value
            for key, value in profile_conf(settings, TARGET, "spark_conf").items()
            if key.startswith("spark.hadoop.javax.jdo.option.")}
@@ -248,7 +248,7 @@ def create_metastore_schema(settings: cfg.Settings) -> None:
     props.chmod(0o600)
     java_home = os.environ.get("JAVA_HOME")
     java = os.path.join(java_home, "bin", "java") if java_home else shutil.which("java") or "java"
-    classpath = ":".join([str(Path(pyspark.__file__).parent / "jars" / "*"), *cfg.metastore_jdbc_jars()])
+    classpath = ":".join([str(spark_home() / "jars" / "*"), *cfg.metastore_jdbc_jars()])
     started = time.monotonic()
     with open(log_file(settings, "postgres"), "ab") as out:
         result = subprocess.run(
@@ -305,8 +305,6 @@ def spark_env(settings: cfg.Settings, daemon: bool = True) -> dict[str, str]:
     spark-submit gives the Thrift Server the SPARK_DAEMON_* settings too (its heap is SPARK_DAEMON_MEMORY),
     so `daemon=False`, for it, sets them to a driver's: SPARKIFY_DRIVER_MEMORY, and Spark's port retries
     (its web UI takes 4041 when another Spark application holds 4040)."""
-    import pyspark
-
     folder = cluster_dir(settings)
     # The master and workers take exactly their configured ports or fail (Spark would try the next ones);
     # the master's REST submission server (port 6066, unused here) is off, so two clusters can coexist.
@@ -315,7 +313,7 @@ def spark_env(settings: cfg.Settings, daemon: bool = True) -> dict[str, str]:
     return {
         **os.environ,
         **settings.profile_env(),
-        "SPARK_HOME": str(Path(pyspark.__file__).parent),
+        "SPARK_HOME": str(spark_home()),
         "SPARK_LOCAL_IP": settings.cluster.master_host,
         "SPARK_LOCAL_DIRS": str(folder / "local"),
         "SPARK_DAEMON_MEMORY": DAEMON_MEMORY if daemon else settings.driver_memory,
@@ -579,12 +577,10 @@ def submit(settings: cfg.Settings, module: str, args: list[str]) -> int:
             # for the embedded session).
             "--driver-java-options", f"-Dlog4j2.configurationFile={log4j} -Dsparkify.log.dir={folder}",
             *conf_args(settings), spec.origin, *args]
-    import pyspark
-
     env = {
         **os.environ,
         **settings.profile_env(),
-        "SPARK_HOME": str(Path(pyspark.__file__).parent),
+        "SPARK_HOME": str(spark_home()),
         "SPARK_LOCAL_DIRS": str(folder / "local"),
         "PYSPARK_PYTHON": sys.executable,
         "PYSPARK_DRIVER_PYTHON": sys.executable,
