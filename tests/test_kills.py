@@ -167,6 +167,9 @@ def test_builds_killed_at_many_moments_recover_to_the_rows_of_a_clean_build(
 
     # the build cleaned up after the kills, and what it leaves does not look like debris
     assert remove_uncommitted_tables(cfg.load({"SPARKIFY_HOME": str(home), "SPARKIFY_TABLE_FORMAT": table_format})) == []
+    schema = home / "warehouse" / "sparkify.db"
+    assert {name for name in COMPARED if (schema / name / "_delta_log").is_dir()} == (
+        set(COMPARED) if table_format == "delta" else set())
     after = tables(home)
     for name, expected in clean.items():
         pd.testing.assert_frame_equal(after[name], expected, obj=f"{table_format} {name}")
