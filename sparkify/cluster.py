@@ -29,7 +29,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from sparkify import settings as cfg
-from sparkify.spark import profile_conf
+from sparkify.spark import check_format_unchanged, profile_conf
 
 log = logging.getLogger("sparkify")
 
@@ -400,7 +400,6 @@ def worker_alive(cluster: cfg.Cluster, ui_port: int) -> bool:
 
 def up(settings: cfg.Settings) -> None:
     """Start every service that is not running yet; on a failure, stop the ones this call started."""
-    from sparkify.dbt import check_format_unchanged
     from sparkify.delta_jars import fetch_maven
 
     began = time.monotonic()

@@ -18,7 +18,7 @@ from contextlib import ExitStack
 
 from sparkify import raw_files
 from sparkify import settings as cfg
-from sparkify.spark import metastore_lock, remove_uncommitted_tables
+from sparkify.spark import check_format_unchanged, metastore_lock, remove_uncommitted_tables
 
 log = logging.getLogger("sparkify")
 
@@ -75,22 +75,6 @@ def check_thrift_server(cluster: cfg.Cluster, timeout: float = 5.0) -> None:
             f"no Spark Thrift Server answers at {cluster.thrift_host}:{cluster.thrift_port} "
             f"({error.strerror or error}): start the local cluster with `make cluster-up`, or point "
             "SPARKIFY_THRIFT_HOST and SPARKIFY_THRIFT_PORT at yours") from None
-
-
-def check_format_unchanged(settings: cfg.Settings, record: bool) -> None:
-    """A lakehouse built as Delta cannot be continued as Parquet (or back): say so plainly. `record`
-    writes the chosen format down for the next command (for commands that may create tables)."""
-    marker = settings.home / "table_format"
-    chosen = settings.table_format.name
-    if marker.exists() and marker.read_text().strip() != chosen:
-        raise cfg.SettingsError(
-            f"The lakehouse at {settings.home} holds {marker.read_text().strip()} tables, but this "
-            f"run resolved the table format to {chosen} ({settings.table_format.reason}). Set "
-            "SPARKIFY_TABLE_FORMAT to match, or rebuild with `make clean build`."
-        )
-    if record:
-        settings.home.mkdir(parents=True, exist_ok=True)
-        marker.write_text(chosen + "\n")
 
 
 def check_raw_files(settings: cfg.Settings) -> None:

@@ -34,12 +34,31 @@ def has_delta_commit(table_dir: Path) -> bool:
         return False
 
 
+def check_format_unchanged(settings: cfg.Settings, record: bool) -> None:
+    """A lakehouse built as Delta cannot be continued as Parquet (or back): say so plainly. `record`
+    writes the chosen format down for the next command (for commands that may create tables)."""
+    marker = settings.home / "table_format"
+    chosen = settings.table_format.name
+    if marker.exists() and marker.read_text().strip() != chosen:
+        raise cfg.SettingsError(
+            f"The lakehouse at {settings.home} holds {marker.read_text().strip()} tables, but this "
+            f"run resolved the table format to {chosen} ({settings.table_format.reason}). Set "
+            "SPARKIFY_TABLE_FORMAT to match, or rebuild with `make clean build`."
+        )
+    if record:
+        settings.home.mkdir(parents=True, exist_ok=True)
+        marker.write_text(chosen + "\n")
+
+
 def remove_uncommitted_tables(settings: cfg.Settings) -> list[Path]:
     """Delete what a process killed while writing left behind; call with the metastore lock held, so no
     writer is alive. On Delta: table folders that never got a first commit (nothing read them, and Spark
     refuses to create a table over a non-empty folder). On Parquet: table folders whose first write never
     committed (files but no `_SUCCESS`, which Spark writes last), and Spark's `_temporary` and
-    `.spark-staging-*` folders inside the others (uncommitted output of a later write)."""
+    `.spark-staging-*` folders inside the others (uncommitted output of a later write).
+    A lakehouse written in the other format is refused first (SettingsError): by this format's rules its
+    committed tables look uncommitted."""
+    check_format_unchanged(settings, record=False)
     if not settings.warehouse.is_dir():
         return []
     removed = []

@@ -5,6 +5,7 @@ from __future__ import annotations
 import gzip
 import os
 import stat
+from pathlib import Path
 
 import pytest
 
@@ -164,6 +165,45 @@ def test_a_parquet_table_folder_whose_first_write_never_committed_is_removed(tmp
     empty.mkdir(parents=True)
     assert sorted(remove_uncommitted_tables(settings)) == sorted([killed_ctas, killed_commit])
     assert not killed_ctas.exists() and not killed_commit.exists() and empty.is_dir()
+
+
+def parquet_lakehouse(home: Path) -> list[Path]:
+    """A lakehouse a Parquet build wrote: its format marker, a table and a partitioned table; their files."""
+    (home / "table_format").parent.mkdir(parents=True, exist_ok=True)
+    (home / "table_format").write_text("parquet\n")
+    settings = cfg.load({"SPARKIFY_HOME": str(home), "SPARKIFY_TABLE_FORMAT": "parquet"})
+    users, scores = settings.table_path("users"), settings.table_path("churn_scores") / "as_of_date=2018-11-26"
+    for folder in (users, scores):
+        folder.mkdir(parents=True)
+        (folder / "part-0.parquet").write_bytes(b"committed")
+    (users / "_SUCCESS").touch()
+    return sorted(p for p in home.rglob("*") if p.is_file())
+
+
+def test_a_lakehouse_of_the_other_format_is_refused_before_anything_is_removed(tmp_path):
+    """Read as Delta, every table of a Parquet lakehouse lacks a Delta commit and would look like debris."""
+    from sparkify.spark import remove_uncommitted_tables
+
+    files = parquet_lakehouse(tmp_path)
+    as_delta = cfg.load({"SPARKIFY_HOME": str(tmp_path), "SPARKIFY_TABLE_FORMAT": "delta"})
+    with pytest.raises(cfg.SettingsError, match=f"The lakehouse at {tmp_path} holds parquet tables"):
+        remove_uncommitted_tables(as_delta)
+    assert sorted(p for p in tmp_path.rglob("*") if p.is_file()) == files
+
+
+def test_training_on_a_lakehouse_of_the_other_format_stops_with_the_reason_and_keeps_its_tables(tmp_path):
+    import subprocess
+    import sys
+
+    files = parquet_lakehouse(tmp_path)
+    env = {k: v for k, v in os.environ.items() if not k.startswith(("SPARKIFY_", "DBT_"))}
+    env.update(SPARKIFY_HOME=str(tmp_path), SPARKIFY_TABLE_FORMAT="delta")
+    result = subprocess.run([sys.executable, "-m", "models_ml.train", "--quick"], cwd=cfg.PROJECT_ROOT, env=env,
+                            capture_output=True, text=True, timeout=300)
+    assert result.returncode == 2, result.stdout[-2000:] + result.stderr[-2000:]
+    assert "holds parquet tables" in result.stderr and "SPARKIFY_TABLE_FORMAT to match" in result.stderr
+    assert "removed" not in result.stdout + result.stderr
+    assert sorted(p for p in tmp_path.rglob("*") if p.is_file() and p.name != "metastore.lock") == files
 
 
 def test_only_data_files_are_read_and_corrupt_gzip_files_are_rejected_with_their_readable_lines(tmp_path):
