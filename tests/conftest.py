@@ -106,7 +106,7 @@ def fixture_files(tmp_path_factory, sample_lines) -> Fixture:
     settings = cfg.load({
         "SPARKIFY_HOME": str(root / "home"),
         "SPARKIFY_EVENTS": str(raw),
-        # Delta by default, as `make build`; tests/test_kills.py builds the same files on Parquet too.
+        # Delta by default, as `make build`; tests/test_parquet.py re-runs the lakehouse tests on Parquet.
         "SPARKIFY_TABLE_FORMAT": os.environ.get("SPARKIFY_TABLE_FORMAT") or "delta",
         "SPARKIFY_DRIVER_MEMORY": os.environ.get("SPARKIFY_DRIVER_MEMORY", "4g"),
     })
