@@ -115,9 +115,6 @@ def docs_yaml() -> str:
     for feature in columns():
         lines.append(f"      - name: {feature.name}")
         lines.append(f"        description: {_quote(feature.description)}")
-        if feature.name == "is_paid":
-            lines += ["        data_tests:", "          - accepted_values:", "              arguments:",
-                      "                values: [0, 1]"]
     return "\n".join(lines) + "\n"
 
 

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import datetime as dt
+import json
 import os
 import subprocess
 import sys
@@ -143,6 +145,56 @@ def test_rerun_without_new_files_changes_nothing(incremental_build, rerun_build)
 
 
 # --- models -----------------------------------------------------------------------------------
+
+def test_column_rules_name_each_broken_rule_with_the_rows_that_break_it(built_lakehouse, spark):
+    """The one data test per model (dbt_project/tests/generic/column_rules.sql), as the build compiled it
+    for user_features, run on rows that break each of its rules: every broken rule is named, with the
+    number of rows breaking it counted here by pandas from the rule's arguments in the manifest."""
+    manifest = json.loads((built_lakehouse.home / "dbt" / "target" / "manifest.json").read_text())
+    nodes = manifest["nodes"]
+    test = next(n for n in nodes.values() if (n.get("test_metadata") or {}).get("name") == "column_rules"
+                and n["attached_node"] == "model.sparkify.user_features")
+    day = dt.date(2018, 10, 8)
+    week = dt.date(2018, 10, 15)
+    frames = {
+        "user_features": pd.DataFrame({
+            "user_id": ["1", "1", "2", None, "9", "2", "2"],
+            "as_of_date": [day, day, week, day, week, dt.date(2018, 10, 9), None],
+            "churned_within_horizon": [0, 0, 1, 2, None, 0, 1],
+            "is_paid": [1, 0, 3, 1, 0, None, 0],
+        }, dtype=object),
+        "users": pd.DataFrame({"user_id": ["1", "2"]}),
+        "int_as_of_dates": pd.DataFrame({"as_of_date": [day, week]}),
+    }
+    types = {"user_id": "string", "as_of_date": "date", "churned_within_horizon": "int", "is_paid": "int"}
+    sql = test["compiled_code"]
+    for unique_id in [*test["depends_on"]["nodes"]]:
+        node = nodes[unique_id]
+        frame = frames[node["name"]]
+        schema = ", ".join(f"{column} {types[column]}" for column in frame.columns)
+        records = [tuple(None if pd.isna(v) else v for v in row) for row in frame.itertuples(index=False)]
+        spark.createDataFrame(records, schema).createOrReplaceTempView(f"rules_{node['name']}")
+        sql = sql.replace(node["relation_name"], f"rules_{node['name']}")
+    found = {row["rule"]: row["failing_rows"] for row in spark.sql(sql).collect()}
+
+    rules = test["test_metadata"]["kwargs"]
+    rows = frames["user_features"]
+    expected = {}
+    for key in rules["unique"]:
+        columns = [key] if isinstance(key, str) else key
+        expected[f"unique({', '.join(columns)})"] = len(rows) - len(rows.drop_duplicates(columns))
+    for column in rules["not_null"]:
+        expected[f"not_null({column})"] = int(rows[column].isna().sum())
+    for column, values in rules["accepted_values"].items():
+        expected[f"accepted_values({column})"] = int((rows[column].notna() & ~rows[column].isin(values)).sum())
+    for column, parent in rules["relationships"].items():
+        parent_name = parent.split("'")[1]
+        missing = rows[column].notna() & ~rows[column].isin(frames[parent_name][column])
+        expected[f"relationships({column} -> {parent_name})"] = int(missing.sum())
+    assert all(count > 0 for count in expected.values()), expected  # the rows break every rule
+    assert len(expected) == 7
+    assert found == expected
+
 
 def test_row_counts_match_pandas(built_lakehouse, spark, user_events):
     assert spark.table("sparkify.users").count() == user_events["userId"].nunique()
