@@ -23,7 +23,7 @@
 {% macro inputs_fingerprint(sql) -%}
     {%- set parts = [sql] -%}
     {%- for parent in model.depends_on.nodes | sort -%}
-        {%- do parts.append(parent ~ '=' ~ node_fingerprint(graph.nodes[parent])) -%}
+        {%- do parts.append(parent ~ '=' ~ node_fingerprint(graph.nodes.get(parent) or graph.sources[parent])) -%}
     {%- endfor -%}
     {{ return(local_md5(parts | join('|'))) }}
 {%- endmacro %}
@@ -33,11 +33,23 @@
     - a table_if_inputs_changed model: the fingerprint it stored when it was last built (dbt builds
       parents first, so this is the fresh one);
     - a view: its SQL file's checksum and, recursively, its parents (no view here reads a var);
+    - a source (the ML script's churn_scores): its row count and the xor of its rows' hashes, or `absent`;
     - any other table (bronze, staging, which grow incrementally): its SQL file's checksum and the
       state of its rows, count and latest load. -#}
 {% macro node_fingerprint(node) -%}
     {%- if node.resource_type == 'seed' -%}
         {{ return('seed:' ~ node.checksum.checksum) }}
+    {%- endif -%}
+    {%- if node.resource_type == 'source' -%}
+        {%- set relation = adapter.get_relation(database=none, schema=node.schema, identifier=node.identifier) -%}
+        {%- if relation is none -%}
+            {{ return('source:absent') }}
+        {%- endif -%}
+        {%- set state = run_query(
+            "select concat_ws('/', cast(count(*) as string), cast(coalesce(bit_xor(xxhash64(*)), 0) as string)) from "
+            ~ relation
+        ).columns[0].values()[0] -%}
+        {{ return('source:' ~ state) }}
     {%- endif -%}
     {%- set relation = api.Relation.create(schema=node.schema, identifier=node.alias) -%}
     {%- set materialized = node.config.materialized -%}

@@ -4,9 +4,10 @@
     population scored at the same as_of date (the users with a score at the customer's
     scored_as_of_date). Scores come from the ML script's churn_scores table; before the first
     training run the score and median columns are null.
-    Rebuilt on every run, since scores change without new events.
+    Rebuilt when its inputs change: new events upstream, or new scores (churn_scores is fingerprinted
+    by a hash of its rows), which change without new events.
 -#}
-{{ config(materialized='table') }}
+{{ config(materialized='table_if_inputs_changed') }}
 {%- set has_scores = table_exists('churn_scores') %}
 {#- The activity figures the dashboard compares with the scored population. -#}
 {%- set compared = [
