@@ -545,9 +545,9 @@ def _finite(obj):
     return obj
 
 
-def build_parser() -> argparse.ArgumentParser:
+def build_parser(prog: str = "python -m models_ml.train") -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
-        prog="python -m models_ml.train",
+        prog=prog,
         description="Train churn models on sparkify.user_features, evaluate them honestly on a later "
                     "as_of date, save the selected model, a model card and a model_runs row. Reads "
                     "SPARKIFY_HOME and the other SPARKIFY_* settings, like `make build`.",
@@ -569,19 +569,30 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
+def checked_models(args: argparse.Namespace) -> list[str]:
+    """The candidates asked for; a UsageError, before Spark starts, for a wrong name or option mix."""
+    if args.score and args.protocol != "time":
+        raise UsageError("--score needs --protocol time: the lifetime protocol saves no model")
+    return parse_models(args.models)
+
+
+def run(spark: SparkSession, settings, args: argparse.Namespace) -> None:
+    """Train (and with --score, score the latest as_of) on a session whose lakehouse lock is held."""
+    models = checked_models(args)
+    train(spark, settings, models, args.quick, args.seed, args.protocol)
+    if args.score:
+        from models_ml.score import score
+
+        score(spark, settings, None, None)
+
+
 def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     logging.basicConfig(level=logging.INFO, format="%(message)s", stream=sys.stdout)
     try:
-        models = parse_models(args.models)
+        checked_models(args)
         with lakehouse.session("sparkify-train") as (settings, spark):
-            train(spark, settings, models, args.quick, args.seed, args.protocol)
-            if args.score:
-                if args.protocol != "time":
-                    raise UsageError("--score needs --protocol time: the lifetime protocol saves no model")
-                from models_ml.score import score
-
-                score(spark, settings, None, None)
+            run(spark, settings, args)
     except UsageError as error:
         print(f"error: {error}", file=sys.stderr)
         return error.exit_code

@@ -7,7 +7,6 @@ from __future__ import annotations
 import pytest
 from deltalake import DeltaTable
 
-from conftest import dbt
 from test_dashboard_app import page
 
 pytestmark = [pytest.mark.spark, pytest.mark.slow]
@@ -19,16 +18,18 @@ def table(home, name):
 
 @pytest.fixture(scope="module")
 def scored(built_lakehouse, spark):
-    """Train (quick) and score on the test build, refresh `customers`, as `make train` does."""
-    from models_ml import score as score_cli
-    from models_ml import train as train_cli
+    """`make pipeline` (quick training) on the test build, in this process and its SparkSession: dbt
+    build, train, score, refresh `customers`. Returns the home and the run it recorded."""
+    from sparkify import pipeline
 
     if built_lakehouse.table_format.name != "delta":
         pytest.fail("the session lakehouse is expected on Delta here")
-    record = train_cli.train(spark, built_lakehouse, ["baseline", "logreg"], quick=True, seed=3, protocol="time")
-    score_cli.score(spark, built_lakehouse, None, record.run_id)
-    dbt("build", "--select", "customers")
-    return built_lakehouse.home, record.run_id
+    before = set(table(built_lakehouse.home, "model_runs")["run_id"]) if (
+        built_lakehouse.home / "warehouse" / "sparkify.db" / "model_runs").exists() else set()
+    assert pipeline.main(["--quick", "--models", "baseline,logreg", "--seed", "3"]) == 0
+    new = set(table(built_lakehouse.home, "model_runs")["run_id"]) - before
+    assert len(new) == 1, new
+    return built_lakehouse.home, new.pop()
 
 
 @pytest.fixture(scope="module")
