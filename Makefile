@@ -22,8 +22,8 @@ DEMO_EVENTS := $(SPARKIFY_HOME)/demo/events.json.gz
 DOCS_PORT ?= 8080
 DEMO_ARGS ?= --users 250 --start 2018-10-01 --end 2018-12-03 --seed 42
 ifeq ($(strip $(SPARKIFY_EVENTS)),)
-build: export SPARKIFY_EVENTS := $(DEMO_EVENTS)
-build: $(DEMO_EVENTS)
+build pipeline: export SPARKIFY_EVENTS := $(DEMO_EVENTS)
+build pipeline: $(DEMO_EVENTS)
 endif
 
 # With SPARKIFY_TARGET=cluster, dbt runs through the cluster's Thrift Server (the profile's `cluster` target)
@@ -35,7 +35,7 @@ else
 ML := $(PY) -m
 endif
 
-.PHONY: help venv run build train score backtest dashboard docs lint test bench maintain clean cluster-up cluster-down cluster-status
+.PHONY: help venv run pipeline build train score backtest dashboard docs lint test bench bench-scale maintain clean cluster-up cluster-down cluster-status
 
 help: ## list the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-10s %s\n", $$1, $$2}'
@@ -59,9 +59,17 @@ venv: $(SETUP) ## create .venv, install the pinned dependencies and fetch the De
 $(DEMO_EVENTS): | $(STAMP)
 	$(PY) -m sparkify.generate $(DEMO_ARGS) --out $@
 
-run: build train ## build, train, score and serve the dashboard (demo data unless SPARKIFY_EVENTS is set)
+run: pipeline ## build, train, score and serve the dashboard (demo data unless SPARKIFY_EVENTS is set)
 	@echo "Lakehouse ready under $(SPARKIFY_HOME)/warehouse; starting the dashboard"
 	$(PY) -m dashboard
+
+# One process, one SparkSession (sparkify/pipeline.py); the cluster target has no such process to share.
+ifeq ($(SPARKIFY_TARGET),cluster)
+pipeline: build train
+else
+pipeline: $(SETUP) ## build, train, score, refresh customers: one process (no dashboard; TRAIN_ARGS for the ML script)
+	$(PY) -m sparkify.pipeline $(TRAIN_ARGS)
+endif
 
 build: $(SETUP) ## dbt build: load new raw files, build and test every model (DBT_ARGS='--select ...')
 	$(PY) -m sparkify.dbt build $(DBT_ARGS)
@@ -90,9 +98,12 @@ lint: $(SETUP) ## sqlfluff on the dbt models
 test: $(SETUP) lint ## every test: lint, pytest (unit, dbt build on fixtures, browser)
 	$(PY) -m pytest
 
-bench: build train ## benchmarks: lakehouse build on es_small; the dashboard served on the lakehouse just built
-	$(PY) -m sparkify.bench
-	$(PY) -m dashboard.bench --home "$(SPARKIFY_HOME)"
+bench: $(SETUP) ## benchmarks on es_small (BENCH_ARGS='--events FILE'): cold start, pipeline, builds, dashboard; one table
+	$(PY) -m sparkify.bench $(BENCH_ARGS)
+
+SCALES ?= 1,4,16,64
+bench-scale: $(SETUP) ## the growth curve: a cold pipeline on 250 x SCALES generated users over two months (64 = ~20 M events)
+	$(PY) -m sparkify.bench --scale $(SCALES) $(BENCH_ARGS)
 
 maintain: $(SETUP) ## Delta tables: OPTIMIZE (compact small files) and VACUUM (safe retention), file counts before/after
 	$(PY) -m sparkify.maintain $(MAINTAIN_ARGS)

@@ -1,103 +1,271 @@
-"""Benchmarks of the lakehouse build and training: `python -m sparkify.bench` (or `make bench`).
+"""Benchmarks: `python -m sparkify.bench` (`make bench`) and `python -m sparkify.bench --scale 1,4,16,64`
+(`make bench-scale`). Measurements, not tests: nothing here asserts a time.
 
-Each scenario runs its command (`python -m sparkify.dbt build`, then the two steps of `make
-train`) in a fresh process, as a user would, and
-reports wall time and the peak RSS of that Python process (the Spark JVM it launches is a
-separate process and not included; its heap is capped by SPARKIFY_DRIVER_MEMORY).
+`make bench` runs, each as a user would in a fresh process on a fresh lakehouse of `--events` (default
+es_small) with its last day held back: a bare Spark cold start; a cold `make pipeline`; a cold `make
+build`; a no-change `make build`; one new day, incremental; then the dashboard's benchmark
+(dashboard/bench.py) on the pipeline's lakehouse. It prints one table: each figure, its target and the
+command behind it.
+
+`make bench-scale` generates, for each factor, 250 x factor users over two months with `python -m
+sparkify.generate` (64 is about 16,000 users and 20 million events, the size of the full Udacity log) and
+runs a cold `make pipeline` on it, then the dashboard benchmark on the largest. Per run: wall time per
+stage and the peak memory of the whole process tree, the Spark JVM included (RSS summed over the
+process and its descendants, sampled every 0.2 s).
 """
 
 from __future__ import annotations
 
 import argparse
 import gzip
+import json
 import logging
 import os
-import resource
+import re
 import shutil
 import subprocess
 import sys
 import tempfile
+import threading
 import time
+from dataclasses import dataclass, field
 from pathlib import Path
 
 from sparkify import settings as cfg
 
 log = logging.getLogger("sparkify.bench")
 DEFAULT_EVENTS = cfg.PROJECT_ROOT.parent / "shared" / "data" / "eventsim" / "es_small.json.gz"
-
-
+PIPELINE = ("sparkify.pipeline",)
 BUILD = ("sparkify.dbt", "build")
-TRAIN = ("models_ml.train", "--score")
-CUSTOMERS = ("sparkify.dbt", "build", "--select", "customers")
+# The acceptance script's reference (../shared/acceptance/pipeline-speed): a bare local session's first job.
+COLD_START = ("import time; t = time.time(); from pyspark.sql import SparkSession as S; "
+              "s = S.builder.master('local[2]').config('spark.ui.enabled', 'false').getOrCreate(); "
+              "s.range(10).count(); s.stop(); print(time.time() - t)")
+STEP = re.compile(r"sparkify: pipeline step (.+) took ([\d.]+) s")
+BASE_USERS = 250  # es_small's size: the scale factors multiply it
 
 
-def timed(env: dict[str, str], command: tuple[str, ...] = BUILD) -> tuple[float, float]:
-    """Seconds and peak RSS (MB) of one `python -m <command>` process (JVM not included)."""
+@dataclass
+class Run:
+    seconds: float
+    peak_mb: float
+    stdout: str
+    steps: dict[str, float] = field(default_factory=dict)
+
+
+def tree_rss_kb(root: int) -> int:
+    """Resident memory of a process and all its descendants (kB), from /proc."""
+    children: dict[int, list[int]] = {}
+    rss: dict[int, int] = {}
+    for entry in os.listdir("/proc"):
+        if not entry.isdigit():
+            continue
+        try:
+            with open(f"/proc/{entry}/stat") as handle:
+                ppid = int(handle.read().rsplit(")", 1)[1].split()[1])
+            with open(f"/proc/{entry}/status") as handle:
+                kb = next((int(line.split()[1]) for line in handle if line.startswith("VmRSS:")), 0)
+        except (OSError, ValueError, IndexError):
+            continue
+        children.setdefault(ppid, []).append(int(entry))
+        rss[int(entry)] = kb
+    total, stack = 0, [root]
+    while stack:
+        pid = stack.pop()
+        total += rss.get(pid, 0)
+        stack.extend(children.get(pid, []))
+    return total
+
+
+def measured(command: list[str], env: dict[str, str]) -> Run:
+    """Run a command to its end; its wall time and the peak RSS of its process tree (MB)."""
     started = time.perf_counter()
-    result = subprocess.run(
-        [sys.executable, "-m", *command], env={**os.environ, **env},
-        cwd=cfg.PROJECT_ROOT, capture_output=True, text=True,
-    )
-    seconds = time.perf_counter() - started
-    if result.returncode != 0:
-        raise SystemExit(f"{' '.join(command)} failed:\n{result.stdout[-4000:]}\n{result.stderr[-2000:]}")
-    peak_mb = resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss / 1024
-    return seconds, peak_mb
+    with tempfile.TemporaryFile("w+") as out:
+        process = subprocess.Popen(command, env={**os.environ, **env}, cwd=cfg.PROJECT_ROOT,
+                                   stdout=out, stderr=subprocess.STDOUT, text=True)
+        peak = 0
+        done = threading.Event()
+
+        def sample() -> None:
+            nonlocal peak
+            while not done.wait(0.2):
+                peak = max(peak, tree_rss_kb(process.pid))
+
+        sampler = threading.Thread(target=sample, daemon=True)
+        sampler.start()
+        code = process.wait()
+        done.set()
+        sampler.join()
+        seconds = time.perf_counter() - started
+        out.seek(0)
+        text = out.read()
+    if code != 0:
+        raise SystemExit(f"{' '.join(command)} failed (exit {code}):\n{text[-5000:]}")
+    return Run(seconds, peak / 1024, text, {m[1]: float(m[2]) for m in STEP.finditer(text)})
+
+
+def python_module(*args: str) -> list[str]:
+    return [sys.executable, "-m", *args]
+
+
+def cold_start() -> float:
+    """Seconds of a bare local SparkSession's start and first job, in a new process."""
+    result = subprocess.run([sys.executable, "-c", COLD_START], capture_output=True, text=True, check=True)
+    return float(result.stdout.strip().splitlines()[-1])
 
 
 def split_last_day(source: Path, raw: Path) -> Path:
     """Write all but the last UTC day of `source` into raw/, return the last day as its own file."""
-    import json
-
     opener = gzip.open if source.suffix == ".gz" else open
     with opener(source, "rt", encoding="utf-8") as handle:
         lines = handle.read().splitlines()
-    last_day = max(json.loads(line)["ts"] for line in lines) // 86_400_000 * 86_400_000
-    early = [line for line in lines if json.loads(line)["ts"] < last_day]
-    late = [line for line in lines if json.loads(line)["ts"] >= last_day]
-    with gzip.open(raw / "events-early.json.gz", "wt", encoding="utf-8") as handle:
-        handle.write("\n".join(early) + "\n")
+    stamps = [json.loads(line)["ts"] for line in lines]
+    last_day = max(stamps) // 86_400_000 * 86_400_000
+    with gzip.open(raw / "events-early.json.gz", "wt", encoding="utf-8", compresslevel=1) as handle:
+        handle.write("\n".join(line for line, ts in zip(lines, stamps) if ts < last_day) + "\n")
     late_file = raw.parent / "events-last-day.json"
-    late_file.write_text("\n".join(late) + "\n", encoding="utf-8")
+    late_file.write_text("\n".join(line for line, ts in zip(lines, stamps) if ts >= last_day) + "\n",
+                         encoding="utf-8")
     return late_file
 
 
-def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--events", type=Path, default=DEFAULT_EVENTS,
-                        help="JSON-lines file to build on (default: es_small)")
-    parser.add_argument("--keep", action="store_true", help="keep the benchmark lakehouse")
-    args = parser.parse_args(argv)
-    logging.basicConfig(level=logging.INFO, format="%(message)s")
+def dashboard_figures(home: Path, load_seconds: float) -> dict:
+    """dashboard/bench.py on a built and scored lakehouse, its figures as a dict."""
+    with tempfile.NamedTemporaryFile(suffix=".json") as out:
+        measured(python_module("dashboard.bench", "--home", str(home), "--load-seconds", str(load_seconds),
+                               "--json", out.name), {})
+        return json.loads(Path(out.name).read_text())
 
-    work = Path(tempfile.mkdtemp(prefix="sparkify-bench-"))
+
+def table(rows: list[tuple[str, str, str, str]]) -> str:
+    widths = [max(len(row[i]) for row in rows) for i in range(3)]
+    lines = []
+    for i, row in enumerate(rows):
+        lines.append("  ".join(cell.ljust(widths[j]) for j, cell in enumerate(row[:3])) + "  " + row[3])
+        if i == 0:
+            lines.append("  ".join("-" * w for w in widths) + "  " + "-" * 7)
+    return "\n".join(lines)
+
+
+def bench(events: Path, work: Path, load_seconds: float) -> list[tuple[str, str, str, str]]:
     raw = work / "raw"
     raw.mkdir()
+    late_file = split_last_day(events, raw)
+    home, build_home = work / "home", work / "build-home"
+    env = {"SPARKIFY_HOME": str(home), "SPARKIFY_EVENTS": str(raw)}
+    start = min(cold_start(), cold_start())
+    log.info("Spark cold start %.1f s", start)
+    pipeline = measured(python_module(*PIPELINE), env)
+    log.info("cold make pipeline %.1f s %s", pipeline.seconds, pipeline.steps)
+    build = measured(python_module(*BUILD), {**env, "SPARKIFY_HOME": str(build_home)})
+    log.info("cold make build %.1f s", build.seconds)
+    unchanged = measured(python_module(*BUILD), env)
+    log.info("no-change make build %.1f s", unchanged.seconds)
+    shutil.copy(late_file, raw / late_file.name)
+    new_day = measured(python_module(*BUILD), env)
+    log.info("one new day %.1f s", new_day.seconds)
+    dash = dashboard_figures(home, load_seconds)
+    steps = ", ".join(f"{name} {seconds:.0f} s" for name, seconds in pipeline.steps.items())
+    rows = [("what", "measured", "target", "command"),
+            ("Spark cold start (bare local[2] session, first job)", f"{start:.1f} s", "",
+             "python -c '<../shared/acceptance/pipeline-speed cold start>'"),
+            ("cold make pipeline", f"{pipeline.seconds:.0f} s = {pipeline.seconds / start:.1f}x cold start",
+             "<= 120 s, <= 12x", "make pipeline (python -m sparkify.pipeline), new SPARKIFY_HOME"),
+            ("  its stages", steps, "", "the pipeline's own step timings"),
+            ("  peak memory, JVM included", f"{pipeline.peak_mb:.0f} MB", "", "RSS of the process tree"),
+            ("cold make build", f"{build.seconds:.0f} s", "<= 60 s", "make build (python -m sparkify.dbt build)"),
+            ("no-change make build", f"{unchanged.seconds:.0f} s", "<= 20 s", "make build again"),
+            ("one new day, incremental", f"{new_day.seconds:.0f} s", "<= 30 s",
+             "make build after adding the last day's file")]
+    rows += dashboard_rows(dash, home)
+    rows.append(("input", f"{events.name}, all but its last day", "", f"{os.cpu_count()} cores"))
+    return rows
+
+
+def dashboard_rows(dash: dict, home: Path) -> list[tuple[str, str, str, str]]:
+    command = f"python -m dashboard.bench --home {home}"
+    lookup, load = dash["lookup_ms"], dash.get("load") or {}
+    rows = [
+        ("dashboard: customer lookup callback", f"p50 {lookup['p50']:.1f} ms, p95 {lookup['p95']:.1f} ms "
+         f"({dash['customers']:,} customers)", "p95 <= 50 ms", command),
+        ("dashboard: load test", f"{load.get('clients')} clients {load.get('seconds', 0):.0f} s: "
+         f"{load.get('requests')} lookups, {load.get('errors')} errors, p95 {load.get('p95', float('nan')):.0f} ms",
+         "0 errors", command),
+        ("dashboard: app memory", f"{dash['rss_mb']:.0f} MB after, peak {dash['peak_rss_mb']:.0f} MB",
+         "<= 1024 MB", command),
+    ]
+    browser = dash.get("at_risk_browser_s")
+    if browser:
+        rows.append(("dashboard: at-risk first row, fresh browser", f"{browser['fresh_browser_s']:.2f} s",
+                     "<= 1 s", command))
+    return rows
+
+
+def scale(factors: list[int], work: Path, days: int, load_seconds: float) -> list[tuple[str, str, str, str]]:
+    start = min(cold_start(), cold_start())
+    rows = [("factor", "cold make pipeline", "peak memory", "stages and input")]
+    previous = None
+    for factor in factors:
+        users = BASE_USERS * factor
+        raw = work / f"x{factor}" / "raw"
+        events = raw / "events.json.gz"
+        began = time.perf_counter()
+        subprocess.run(python_module("sparkify.generate", "--users", str(users), "--start", "2018-10-01",
+                                     "--end", str(_end(days)), "--seed", "42", "--out", str(events), "--quiet"),
+                       check=True, cwd=cfg.PROJECT_ROOT)
+        generated = time.perf_counter() - began
+        with gzip.open(events, "rt", encoding="utf-8") as handle:
+            lines = sum(1 for _ in handle)
+        home = work / f"x{factor}" / "home"
+        run = measured(python_module(*PIPELINE), {"SPARKIFY_HOME": str(home), "SPARKIFY_EVENTS": str(raw)})
+        per_million = ""
+        if previous:
+            marginal = (run.seconds - previous[1]) / max(lines - previous[0], 1) * 1e6
+            per_million = f"; {marginal:.0f} s per extra million events"
+        previous = (lines, run.seconds)
+        steps = ", ".join(f"{name} {seconds:.0f} s" for name, seconds in run.steps.items())
+        rows.append((f"{factor}x ({users} users)", f"{run.seconds:.0f} s", f"{run.peak_mb:.0f} MB",
+                     f"{lines:,} events (generated in {generated:.0f} s); {steps}{per_million}"))
+        log.info("%s", rows[-1])
+        if factor != factors[-1]:
+            shutil.rmtree(work / f"x{factor}", ignore_errors=True)
+    rows.append(("Spark cold start", f"{start:.1f} s", "", f"{os.cpu_count()} cores"))
+    rows += dashboard_rows(dashboard_figures(work / f"x{factors[-1]}" / "home", load_seconds),
+                           work / f"x{factors[-1]}" / "home")
+    return rows
+
+
+def _end(days: int):
+    import datetime as dt
+
+    return dt.date(2018, 10, 1) + dt.timedelta(days=days)
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="python -m sparkify.bench", description=__doc__.splitlines()[0])
+    parser.add_argument("--events", type=Path, default=DEFAULT_EVENTS,
+                        help="JSON-lines file to benchmark on (default: ../shared es_small)")
+    parser.add_argument("--scale", metavar="FACTORS",
+                        help="comma-separated factors of 250 users over --days: the growth curve (make bench-scale)")
+    parser.add_argument("--days", type=int, default=61, help="days of generated events for --scale (default 61)")
+    parser.add_argument("--load-seconds", type=float, default=30, help="the dashboard's load test (default 30)")
+    parser.add_argument("--work", type=Path, help="working folder (default: a new temporary one, removed after)")
+    args = parser.parse_args(argv)
+    logging.basicConfig(level=logging.INFO, format="%(message)s")
+    if not args.scale and not args.events.is_file():
+        print(f"error: no event log at {args.events}: pass --events FILE", file=sys.stderr)
+        return 2
+    work = args.work or Path(tempfile.mkdtemp(prefix="sparkify-bench-"))
+    work.mkdir(parents=True, exist_ok=True)
     try:
-        late_file = split_last_day(args.events, raw)
-        env = {"SPARKIFY_HOME": str(work / "home"), "SPARKIFY_EVENTS": str(raw)}
-        rows = []
-        for name, prepare, command in (
-            ("cold build (all but the last day)", None, BUILD),
-            ("no-change re-run", None, BUILD),
-            ("incremental: add the last day", lambda: shutil.copy(late_file, raw / late_file.name), BUILD),
-            ("make train: train + score", None, TRAIN),
-            ("make train: refresh customers", None, CUSTOMERS),
-        ):
-            if prepare:
-                prepare()
-            seconds, peak = timed(env, command)
-            rows.append((name, seconds, peak))
-            log.info("%-36s %7.1f s", name, seconds)
+        if args.scale:
+            rows = scale([int(f) for f in args.scale.split(",")], work, args.days, args.load_seconds)
+        else:
+            rows = bench(args.events, work, args.load_seconds)
     finally:
-        if not args.keep:
+        if not args.work:
             shutil.rmtree(work, ignore_errors=True)
-    log.info("\n%-36s %9s %22s", "scenario", "seconds", "Python peak RSS (MB)")
-    for name, seconds, peak in rows:
-        log.info("%-36s %9.1f %22.0f", name, seconds, peak)
-    train_total = sum(seconds for name, seconds, _ in rows if name.startswith("make train"))
-    log.info("%-36s %9.1f", "make train (both steps)", train_total)
-    log.info("input: %s, %d cores", args.events, os.cpu_count() or 0)
+    print(table(rows))
     return 0
 
 
