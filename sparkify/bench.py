@@ -177,13 +177,13 @@ def bench(events: Path, work: Path, load_seconds: float) -> list[tuple[str, str,
             ("no-change make build", f"{unchanged.seconds:.0f} s", "<= 20 s", "make build again"),
             ("one new day, incremental", f"{new_day.seconds:.0f} s", "<= 30 s",
              "make build after adding the last day's file")]
-    rows += dashboard_rows(dash, home)
+    rows += dashboard_rows(dash)
     rows.append(("input", f"{events.name}, all but its last day", "", f"{os.cpu_count()} cores"))
     return rows
 
 
-def dashboard_rows(dash: dict, home: Path) -> list[tuple[str, str, str, str]]:
-    command = f"python -m dashboard.bench --home {home}"
+def dashboard_rows(dash: dict) -> list[tuple[str, str, str, str]]:
+    command = "python -m dashboard.bench --home <the pipeline's SPARKIFY_HOME>"
     lookup, load = dash["lookup_ms"], dash.get("load") or {}
     rows = [
         ("dashboard: customer lookup callback", f"p50 {lookup['p50']:.1f} ms, p95 {lookup['p95']:.1f} ms "
@@ -230,8 +230,7 @@ def scale(factors: list[int], work: Path, days: int, load_seconds: float) -> lis
         if factor != factors[-1]:
             shutil.rmtree(work / f"x{factor}", ignore_errors=True)
     rows.append(("Spark cold start", f"{start:.1f} s", "", f"{os.cpu_count()} cores"))
-    rows += dashboard_rows(dashboard_figures(work / f"x{factors[-1]}" / "home", load_seconds),
-                           work / f"x{factors[-1]}" / "home")
+    rows += dashboard_rows(dashboard_figures(work / f"x{factors[-1]}" / "home", load_seconds))
     return rows
 
 
