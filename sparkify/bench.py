@@ -17,6 +17,7 @@ process and its descendants, sampled every 0.2 s).
 from __future__ import annotations
 
 import argparse
+import datetime as dt
 import gzip
 import json
 import logging
@@ -43,14 +44,18 @@ COLD_START = ("import time; t = time.time(); from pyspark.sql import SparkSessio
               "s.range(10).count(); s.stop(); print(time.time() - t)")
 STEP = re.compile(r"sparkify: pipeline step (.+) took ([\d.]+) s")
 BASE_USERS = 250  # es_small's size: the scale factors multiply it
+SCALE_START = dt.date(2018, 10, 1)
 
 
 @dataclass
 class Run:
     seconds: float
     peak_mb: float
-    stdout: str
     steps: dict[str, float] = field(default_factory=dict)
+
+    @property
+    def stages(self) -> str:
+        return ", ".join(f"{name} {seconds:.0f} s" for name, seconds in self.steps.items())
 
 
 def tree_rss_kb(root: int) -> int:
@@ -101,7 +106,7 @@ def measured(command: list[str], env: dict[str, str]) -> Run:
         text = out.read()
     if code != 0:
         raise SystemExit(f"{' '.join(command)} failed (exit {code}):\n{text[-5000:]}")
-    return Run(seconds, peak / 1024, text, {m[1]: float(m[2]) for m in STEP.finditer(text)})
+    return Run(seconds, peak / 1024, {m[1]: float(m[2]) for m in STEP.finditer(text)})
 
 
 def python_module(*args: str) -> list[str]:
@@ -165,13 +170,12 @@ def bench(events: Path, work: Path, load_seconds: float) -> list[tuple[str, str,
     new_day = measured(python_module(*BUILD), env)
     log.info("one new day %.1f s", new_day.seconds)
     dash = dashboard_figures(home, load_seconds)
-    steps = ", ".join(f"{name} {seconds:.0f} s" for name, seconds in pipeline.steps.items())
     rows = [("what", "measured", "target", "command"),
             ("Spark cold start (bare local[2] session, first job)", f"{start:.1f} s", "",
              "python -c '<../shared/acceptance/pipeline-speed cold start>'"),
             ("cold make pipeline", f"{pipeline.seconds:.0f} s = {pipeline.seconds / start:.1f}x cold start",
              "<= 120 s, <= 12x", "make pipeline (python -m sparkify.pipeline), new SPARKIFY_HOME"),
-            ("  its stages", steps, "", "the pipeline's own step timings"),
+            ("  its stages", pipeline.stages, "", "the pipeline's own step timings"),
             ("  peak memory, JVM included", f"{pipeline.peak_mb:.0f} MB", "", "RSS of the process tree"),
             ("cold make build", f"{build.seconds:.0f} s", "<= 60 s", "make build (python -m sparkify.dbt build)"),
             ("no-change make build", f"{unchanged.seconds:.0f} s", "<= 20 s", "make build again"),
@@ -210,8 +214,8 @@ def scale(factors: list[int], work: Path, days: int, load_seconds: float) -> lis
         raw = work / f"x{factor}" / "raw"
         events = raw / "events.json.gz"
         began = time.perf_counter()
-        subprocess.run(python_module("sparkify.generate", "--users", str(users), "--start", "2018-10-01",
-                                     "--end", str(_end(days)), "--seed", "42", "--out", str(events), "--quiet"),
+        subprocess.run(python_module("sparkify.generate", "--users", str(users), "--start", str(SCALE_START),
+                                     "--end", str(SCALE_START + dt.timedelta(days=days)), "--seed", "42", "--out", str(events), "--quiet"),
                        check=True, cwd=cfg.PROJECT_ROOT)
         generated = time.perf_counter() - began
         with gzip.open(events, "rt", encoding="utf-8") as handle:
@@ -223,21 +227,14 @@ def scale(factors: list[int], work: Path, days: int, load_seconds: float) -> lis
             marginal = (run.seconds - previous[1]) / max(lines - previous[0], 1) * 1e6
             per_million = f"; {marginal:.0f} s per extra million events"
         previous = (lines, run.seconds)
-        steps = ", ".join(f"{name} {seconds:.0f} s" for name, seconds in run.steps.items())
         rows.append((f"{factor}x ({users} users)", f"{run.seconds:.0f} s", f"{run.peak_mb:.0f} MB",
-                     f"{lines:,} events (generated in {generated:.0f} s); {steps}{per_million}"))
+                     f"{lines:,} events (generated in {generated:.0f} s); {run.stages}{per_million}"))
         log.info("%s", rows[-1])
         if factor != factors[-1]:
             shutil.rmtree(work / f"x{factor}", ignore_errors=True)
     rows.append(("Spark cold start", f"{start:.1f} s", "", f"{os.cpu_count()} cores"))
     rows += dashboard_rows(dashboard_figures(work / f"x{factors[-1]}" / "home", load_seconds))
     return rows
-
-
-def _end(days: int):
-    import datetime as dt
-
-    return dt.date(2018, 10, 1) + dt.timedelta(days=days)
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -105,18 +105,23 @@ def prepare_process(args: list[str]) -> int:
     return 0
 
 
+def invoke(args: list[str]) -> bool:
+    """Run `dbt <args>` in this prepared process; True on success, dbt's exception logged otherwise."""
+    from dbt.cli.main import dbtRunner
+
+    result = dbtRunner().invoke(args)
+    if result.exception is not None and not result.success:
+        log.error("sparkify: dbt failed: %s", result.exception)
+    return result.success
+
+
 def main(argv: list[str] | None = None) -> int:
     logging.basicConfig(level=logging.INFO, format="%(message)s")
     args = list(sys.argv[1:] if argv is None else argv) or ["build"]
     code = prepare_process(args)
     if code:
         return code
-    from dbt.cli.main import dbtRunner
-
-    result = dbtRunner().invoke(args)
-    if result.exception is not None and not result.success:
-        log.error("sparkify: dbt failed: %s", result.exception)
-    return 0 if result.success else 1
+    return 0 if invoke(args) else 1
 
 
 if __name__ == "__main__":

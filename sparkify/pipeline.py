@@ -30,12 +30,7 @@ NOT_DATA = ["--exclude-resource-type", "unit_test"]
 
 
 def run_dbt(args: list[str]) -> bool:
-    from dbt.cli.main import dbtRunner
-
-    result = dbtRunner().invoke([*args, "--project-dir", str(cfg.PROJECT_ROOT)])
-    if result.exception is not None and not result.success:
-        log.error("sparkify: dbt failed: %s", result.exception)
-    return result.success
+    return dbt.invoke([*args, "--project-dir", str(cfg.PROJECT_ROOT)])
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -56,13 +51,13 @@ def main(argv: list[str] | None = None) -> int:
 
     try:
         train.checked_models(args)
-        if cfg.load().target == "cluster":
+        settings = cfg.load()
+        if settings.target == "cluster":
             raise UsageError("the pipeline shares one embedded SparkSession; on the cluster target run "
                              "`make build train` (dbt through the Thrift Server, the ML script by spark-submit)")
     except (UsageError, cfg.SettingsError) as error:
         print(f"error: {error}", file=sys.stderr)
         return 2
-    settings = cfg.load()
     if os.environ.get(dbt.PREPARED_VARIABLE) == str(os.getpid()):
         dbt.check_raw_files(settings)  # this process holds the lock already (a test session)
     else:

@@ -172,7 +172,7 @@ def test_column_rules_name_each_broken_rule_with_the_rows_that_break_it(built_la
     }
     types = {"user_id": "string", "as_of_date": "date", "churned_within_horizon": "int", "is_paid": "int"}
     sql = test["compiled_code"]
-    for unique_id in [*test["depends_on"]["nodes"]]:
+    for unique_id in test["depends_on"]["nodes"]:
         node = nodes[unique_id]
         frame = frames[node["name"]]
         schema = ", ".join(f"{column} {types[column]}" for column in frame.columns)
