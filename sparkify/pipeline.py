@@ -14,6 +14,7 @@ from __future__ import annotations
 import logging
 import os
 import sys
+import threading
 import time
 
 from sparkify import dbt
@@ -31,6 +32,14 @@ NOT_DATA = ["--exclude-resource-type", "unit_test"]
 
 def run_dbt(args: list[str]) -> bool:
     return dbt.invoke([*args, "--project-dir", str(cfg.PROJECT_ROOT)])
+
+
+def start_session(settings: cfg.Settings) -> None:
+    """Start the SparkSession; a failure is left to dbt, which reports it when it opens its session."""
+    try:
+        get_session(settings, "sparkify-pipeline")
+    except Exception as error:  # noqa: BLE001 - dbt starts the session again and names the problem
+        log.debug("sparkify: early Spark start failed: %s", error)
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -65,6 +74,8 @@ def main(argv: list[str] | None = None) -> int:
         code = dbt.prepare_process(["build"])
         if code:
             return code
+    # The JVM starts while dbt parses the project; dbt's session method then gets this session.
+    threading.Thread(target=start_session, args=(settings,), daemon=True).start()
     if not run_dbt(["build", "--exclude", SCORES_READER, *NOT_DATA]):
         return 1
     now = step("build", started)

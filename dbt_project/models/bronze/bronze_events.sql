@@ -53,17 +53,29 @@ raw_lines as (
 
 distinct_lines as (
 
+    {#- Grouped on the line itself: the aggregation keeps only a count, so Spark hashes instead of sorting
+        (an any_value of a string would need a sort per task), and each distinct line is hashed once. #}
     select
         source_file,
-        sha2(raw_line, 256) as line_hash,
-        any_value(raw_line) as raw_line,
-        count(*) as line_count,
-        any_value(source_file_size) as source_file_size,
-        any_value(source_file_modified_at) as source_file_modified_at
-    from raw_lines
-    group by
-        source_file,
-        sha2(raw_line, 256)
+        raw_line,
+        line_count,
+        source_file_size,
+        source_file_modified_at,
+        sha2(raw_line, 256) as line_hash
+    from (
+        select
+            source_file,
+            raw_line,
+            source_file_size,
+            source_file_modified_at,
+            count(*) as line_count
+        from raw_lines
+        group by
+            source_file,
+            raw_line,
+            source_file_size,
+            source_file_modified_at
+    ) as line_counts
 
 ),
 
