@@ -99,12 +99,21 @@
         end as reason
     from ({{ checked_raw_files() }}) as checked
     left join (
+        {#- Grouped on the recorded path first, so each file's path is decoded once, not once per row. #}
         select
             {{ decoded_path('source_file') }} as path,
-            max(source_file_size) as size,
-            max(unix_millis(source_file_modified_at)) as mtime_ms,
-            sum(line_count) as lines
-        from {{ bronze }}
+            max(size) as size,
+            max(mtime_ms) as mtime_ms,
+            sum(lines) as lines
+        from (
+            select
+                source_file,
+                max(source_file_size) as size,
+                max(unix_millis(source_file_modified_at)) as mtime_ms,
+                sum(line_count) as lines
+            from {{ bronze }}
+            group by source_file
+        ) as per_file
         group by {{ decoded_path('source_file') }}
     ) as loaded
         on checked.path = loaded.path
@@ -125,7 +134,9 @@
         from ({{ checked_raw_files() }}) as files
         where files.reason is null
         {%- if relation is not none %}
-            and files.path not in (select distinct {{ decoded_path('source_file') }} from {{ relation }})
+            and files.path not in (
+                select {{ decoded_path('source_file') }} from (select distinct source_file from {{ relation }}) as loaded
+            )
         {%- endif %}
         order by files.path
     {%- endset -%}
