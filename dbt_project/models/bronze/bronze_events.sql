@@ -29,11 +29,14 @@ with pages as (
 raw_lines as (
 
     {%- if new_files %}
-        {#- gzip files cannot be split: spread the lines over all cores before parsing. #}
+        {#- gzip files cannot be split: spread the lines over all cores before parsing, hashed on the keys
+            distinct_lines groups by, so that this one shuffle also serves the grouping (a round-robin
+            spread needed a second full shuffle of the raw text: at 16x es_small, 4.7 M lines, the read and
+            grouping took 33-45 s that way and 21-22 s this way). #}
         {#- The configured glob, narrowed to the new files by a filter on the file's path, which Spark
             applies when it lists the files: no other file is opened, and no file name enters the SQL
             except as an escaped string. #}
-        select /*+ repartition */
+        select /*+ repartition(source_file, raw_line) */
             value as raw_line,
             _metadata.file_path as source_file,
             _metadata.file_size as source_file_size,
