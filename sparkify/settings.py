@@ -7,6 +7,7 @@ that every component sees the same warehouse, metastore and table format.
 from __future__ import annotations
 
 import glob
+import json
 import os
 import re
 import shutil
@@ -35,6 +36,11 @@ DELTA_JAR_CACHE = PROJECT_ROOT / ".cache" / "delta-jars"
 # repo.maven.apache.org) and pip 4.4.1 differs from 4.4.0 only in its version string.
 DELTA_JAR_VERSION = "4.4.0"
 # The cluster target's metastore database driver, fetched with Maven by `make cluster-up` (sparkify/cluster.py).
+# The class-data-sharing archive `make venv` builds (sparkify/jvm_archive.py); the driver maps it when present.
+JVM_ARCHIVE_DIR = PROJECT_ROOT / ".cache" / "jvm-archive"
+JVM_ARCHIVE_MANIFEST = "manifest.json"
+# Extra JVM options of the embedded driver; unset, the archive's when it was built for this `java`.
+DRIVER_JAVA_OPTIONS = "SPARKIFY_DRIVER_JAVA_OPTIONS"
 METASTORE_JDBC = "org.postgresql:postgresql:42.7.14"
 METASTORE_JDBC_CACHE = PROJECT_ROOT / ".cache" / "postgresql-jdbc"
 # Where the cluster target's services listen, and the shape of the local cluster `make cluster-up` starts
@@ -153,6 +159,7 @@ class Settings:
     shuffle_partitions: str
     target: str
     cluster: Cluster
+    driver_java_options: str = ""
 
     @property
     def warehouse(self) -> Path:
@@ -170,6 +177,7 @@ class Settings:
             "SPARKIFY_DRIVER_MEMORY": self.driver_memory,
             "SPARKIFY_SHUFFLE_PARTITIONS": self.shuffle_partitions,
             "SPARKIFY_TARGET": self.target,
+            DRIVER_JAVA_OPTIONS: self.driver_java_options,
             "DBT_TARGET_PATH": str(self.home / "dbt" / "target"),
             "DBT_LOG_PATH": str(self.home / "logs"),
             "DBT_PROFILES_DIR": str(PROFILES_DIR),
@@ -202,7 +210,21 @@ def load(env: os._Environ | dict | None = None) -> Settings:
         shuffle_partitions=env.get("SPARKIFY_SHUFFLE_PARTITIONS") or "4",
         target=target,
         cluster=load_cluster(env),
+        driver_java_options=env[DRIVER_JAVA_OPTIONS] if DRIVER_JAVA_OPTIONS in env else archive_options(),
     )
+
+
+def archive_options(directory: Path = JVM_ARCHIVE_DIR) -> str:
+    """The driver's options to map the class archive, if set-up built one for the `java` in use. The JVM
+    checks the archive against its jars itself (`-Xshare:auto`): a mismatch only loads classes as usual."""
+    try:
+        manifest = json.loads((directory / JVM_ARCHIVE_MANIFEST).read_text())
+    except (OSError, ValueError):
+        return ""
+    archive = directory / str(manifest.get("archive"))
+    if not manifest.get("archive") or manifest.get("java") != java_binary() or not archive.is_file():
+        return ""
+    return f"-XX:SharedArchiveFile={archive} -Xshare:auto"
 
 
 def events_glob(path: str) -> str:
@@ -274,10 +296,16 @@ def local_delta_jars(jar_dir: str | None) -> tuple[tuple[str, ...], str]:
     return (), ""
 
 
-def check_java() -> str:
-    """Fail early, with install instructions, when Java 17+ is missing."""
+def java_binary() -> str | None:
+    """The `java` Spark's launcher runs (JAVA_HOME first, then PATH), resolved; None if there is none."""
     java_home = os.environ.get("JAVA_HOME")
     java = os.path.join(java_home, "bin", "java") if java_home else shutil.which("java")
+    return os.path.realpath(java) if java and os.path.exists(java) else None
+
+
+def check_java() -> str:
+    """Fail early, with install instructions, when Java 17+ is missing."""
+    java = java_binary()
     hint = (
         f"Spark needs Java {MIN_JAVA} or newer. Install it (Debian/Ubuntu: "
         "`sudo apt-get install openjdk-17-jre-headless`; macOS: `brew install openjdk@17`) "

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import gzip
+import json
 import os
 import stat
 from pathlib import Path
@@ -87,6 +88,35 @@ def test_missing_or_old_java_fails_with_install_hint(tmp_path, monkeypatch):
     java.chmod(java.stat().st_mode | stat.S_IEXEC)
     with pytest.raises(cfg.SettingsError, match="Found Java 11"):
         cfg.check_java()
+
+
+def test_the_class_archive_is_used_only_for_the_java_it_was_built_for(tmp_path, monkeypatch):
+    java_home = tmp_path / "jdk"
+    (java_home / "bin").mkdir(parents=True)
+    (java_home / "bin" / "java").write_text("")
+    monkeypatch.setenv("JAVA_HOME", str(java_home))
+    archive_dir = tmp_path / "archive"
+    archive_dir.mkdir()
+    assert cfg.archive_options(archive_dir) == ""  # nothing built yet
+    manifest = archive_dir / cfg.JVM_ARCHIVE_MANIFEST
+    manifest.write_text(json.dumps({"java": str((java_home / "bin" / "java").resolve()), "archive": "spark.jsa"}))
+    assert cfg.archive_options(archive_dir) == ""  # the manifest names a file that is not there
+    (archive_dir / "spark.jsa").write_bytes(b"x")
+    assert cfg.archive_options(archive_dir) == f"-XX:SharedArchiveFile={archive_dir / 'spark.jsa'} -Xshare:auto"
+    manifest.write_text(json.dumps({"java": "/another/jdk/bin/java", "archive": "spark.jsa"}))
+    assert cfg.archive_options(archive_dir) == ""
+    manifest.write_text(json.dumps({"java": str((java_home / "bin" / "java").resolve()), "archive": None}))
+    assert cfg.archive_options(archive_dir) == ""  # that JVM could not dump one
+    manifest.write_text("{not json")
+    assert cfg.archive_options(archive_dir) == ""
+
+
+def test_driver_java_options_from_the_environment_win_even_when_empty(tmp_path):
+    env = {"SPARKIFY_HOME": str(tmp_path), "SPARKIFY_TABLE_FORMAT": "parquet"}
+    assert cfg.load({**env, cfg.DRIVER_JAVA_OPTIONS: "-Xss4m"}).driver_java_options == "-Xss4m"
+    assert cfg.load({**env, cfg.DRIVER_JAVA_OPTIONS: ""}).driver_java_options == ""
+    options = profile_parameters(cfg.load({**env, cfg.DRIVER_JAVA_OPTIONS: "-Xss4m"}))["spark.driver.extraJavaOptions"]
+    assert options.startswith("-Xss4m -XX:+UseParallelGC ")
 
 
 def test_metastore_lock_refuses_a_second_holder(tmp_path):
