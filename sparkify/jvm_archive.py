@@ -16,6 +16,7 @@ import argparse
 import json
 import logging
 import os
+import shutil
 import subprocess
 import sys
 import tempfile
@@ -52,6 +53,7 @@ def build(directory: Path = cfg.JVM_ARCHIVE_DIR) -> Path | None:
     if java is None:
         raise cfg.SettingsError("Java not found: install Java 17+ (`make venv` checks it)")
     directory.mkdir(parents=True, exist_ok=True)
+    (directory / cfg.JVM_ARCHIVE_MANIFEST).unlink(missing_ok=True)  # written last: a killed build leaves none
     with tempfile.TemporaryDirectory(prefix="sparkify-jvm-archive-") as tmp:
         work = Path(tmp)
         classlist, classpath_file, events = work / "classes.lst", work / "classpath.json", work / "events.json.gz"
@@ -68,19 +70,25 @@ def build(directory: Path = cfg.JVM_ARCHIVE_DIR) -> Path | None:
             raise cfg.SettingsError(f"the pipeline run that records the JVM's classes failed (exit "
                                     f"{done.returncode}); its output is in {log_path}")
         recorded = json.loads(classpath_file.read_text())
-        archive = directory / ARCHIVE
-        archive.unlink(missing_ok=True)
-        dump = [java, "-Xshare:dump", f"-XX:SharedClassListFile={classlist}", f"-XX:SharedArchiveFile={archive}",
+        archive, dumping = directory / ARCHIVE, work / ARCHIVE
+        dump = [java, "-Xshare:dump", f"-XX:SharedClassListFile={classlist}", f"-XX:SharedArchiveFile={dumping}",
                 *recorded["modules"], "-cp", recorded["classpath"]]
-        dumped = subprocess.run(dump, capture_output=True, text=True)
         # -Xshare:on refuses to start unless the archive maps for this class path: the proof it is usable.
-        check = subprocess.run([java, "-Xshare:on", f"-XX:SharedArchiveFile={archive}", *recorded["modules"],
-                                "-cp", recorded["classpath"], "-version"], capture_output=True, text=True)
-        usable = dumped.returncode == 0 and check.returncode == 0
-        if not usable:
-            archive.unlink(missing_ok=True)
+        check = [java, "-Xshare:on", f"-XX:SharedArchiveFile={dumping}", *recorded["modules"],
+                 "-cp", recorded["classpath"], "-version"]
+        failed = None
+        for command in (dump, check):
+            run = subprocess.run(command, capture_output=True, text=True)
+            if run.returncode != 0:
+                failed = run
+                break
+        usable = failed is None
+        archive.unlink(missing_ok=True)
+        if usable:
+            shutil.move(dumping, archive)
+        else:
             log.warning("sparkify: %s cannot make a class-data-sharing archive (%s); Spark starts without one",
-                        java, (dumped.stderr or check.stderr).strip().splitlines()[-1:])
+                        java, failed.stderr.strip().splitlines()[-1:])
         manifest = {"java": java, "archive": ARCHIVE if usable else None, "classes": sum(1 for _ in open(classlist))}
         (directory / cfg.JVM_ARCHIVE_MANIFEST).write_text(json.dumps(manifest, indent=1) + "\n")
     return archive if usable else None
