@@ -14,7 +14,9 @@ HOOK := $(VENV)/.venv-hook-stamp
 # The JVM's class-data-sharing archive of the classes a short pipeline loads (python -m sparkify.jvm_archive):
 # every embedded Spark starts from it, seconds faster. Rebuilt when the venv or the jars change.
 ARCHIVE := .cache/jvm-archive/manifest.json
-SETUP := $(STAMP) $(HOOK) $(if $(filter parquet,$(SPARKIFY_TABLE_FORMAT))$(SPARKIFY_DELTA_JARS),,$(JARS)) $(ARCHIVE)
+# The Delta jars, unless the table format is Parquet or the caller brings its own jars.
+DELTA_SETUP := $(if $(filter parquet,$(SPARKIFY_TABLE_FORMAT))$(SPARKIFY_DELTA_JARS),,$(JARS))
+SETUP := $(STAMP) $(HOOK) $(DELTA_SETUP) $(ARCHIVE)
 
 export SPARKIFY_HOME ?= $(CURDIR)/lakehouse
 export PYTHONDONTWRITEBYTECODE := 1
@@ -58,7 +60,7 @@ $(JARS): $(STAMP) sparkify/settings.py sparkify/delta_jars.py
 	$(PY) -m sparkify.delta_jars
 
 # Without SPARKIFY_HOME or SPARKIFY_EVENTS from the caller: it records a run of its own on generated data.
-$(ARCHIVE): $(STAMP) $(HOOK) $(if $(filter parquet,$(SPARKIFY_TABLE_FORMAT))$(SPARKIFY_DELTA_JARS),,$(JARS)) sparkify/jvm_archive.py
+$(ARCHIVE): $(STAMP) $(HOOK) $(DELTA_SETUP) sparkify/jvm_archive.py
 	$(PY) -m sparkify.jvm_archive
 
 venv: $(SETUP) ## create .venv, install the pinned dependencies, fetch the Delta jars, build the JVM class archive (idempotent)

@@ -35,12 +35,12 @@ DELTA_JAR_CACHE = PROJECT_ROOT / ".cache" / "delta-jars"
 # Maven Central has no 4.4.1 jars (io.delta:delta-spark_4.2_2.13 stops at 4.4.0, checked on
 # repo.maven.apache.org) and pip 4.4.1 differs from 4.4.0 only in its version string.
 DELTA_JAR_VERSION = "4.4.0"
-# The cluster target's metastore database driver, fetched with Maven by `make cluster-up` (sparkify/cluster.py).
 # The class-data-sharing archive `make venv` builds (sparkify/jvm_archive.py); the driver maps it when present.
 JVM_ARCHIVE_DIR = PROJECT_ROOT / ".cache" / "jvm-archive"
 JVM_ARCHIVE_MANIFEST = "manifest.json"
 # Extra JVM options of the embedded driver; unset, the archive's when it was built for this `java`.
 DRIVER_JAVA_OPTIONS = "SPARKIFY_DRIVER_JAVA_OPTIONS"
+# The cluster target's metastore database driver, fetched with Maven by `make cluster-up` (sparkify/cluster.py).
 METASTORE_JDBC = "org.postgresql:postgresql:42.7.14"
 METASTORE_JDBC_CACHE = PROJECT_ROOT / ".cache" / "postgresql-jdbc"
 # Where the cluster target's services listen, and the shape of the local cluster `make cluster-up` starts
