@@ -80,7 +80,7 @@ pipeline: $(SETUP) ## build, train, score, refresh customers: one process (no da
 	$(PY) -m sparkify.pipeline $(TRAIN_ARGS)
 endif
 
-build: $(SETUP) ## dbt build: load new raw files, build and test every model (DBT_ARGS='--select ...')
+build: $(SETUP) ## dbt build: load new raw files, build and data-test every model; nothing when nothing changed (DBT_ARGS='--select ...')
 	$(PY) -m sparkify.dbt build $(DBT_ARGS)
 
 train: $(SETUP) ## train and evaluate the churn models, score the latest as_of, refresh the customers mart

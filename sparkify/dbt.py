@@ -1,4 +1,7 @@
-"""Run dbt on the lakehouse: `python -m sparkify.dbt build [dbt options]`, or plain `dbt build`.
+"""Run dbt on the lakehouse: `python -m sparkify.dbt build [dbt options]` (`make build`), or plain `dbt build`.
+
+`make build` is the production build: every model and data test, not dbt's unit tests (PRODUCTION_BUILD), and
+nothing at all when the last successful build had the same inputs (sparkify/build_state.py).
 
 `prepare_process` is the one preparation of a dbt process, whichever way it starts: this module's
 `main` calls it, and so does the venv's start-up hook (sparkify/venv_hook.py) when the process is the
@@ -16,9 +19,9 @@ import socket
 import sys
 from contextlib import ExitStack
 
-from sparkify import raw_files
+from sparkify import build_state, raw_files
 from sparkify import settings as cfg
-from sparkify.spark import check_format_unchanged, metastore_lock, remove_uncommitted_tables
+from sparkify.spark import check_format_unchanged, metastore_lock, remove_uncommitted_tables, start_in_background
 
 log = logging.getLogger("sparkify")
 
@@ -33,6 +36,10 @@ _OPTIONS_WITH_VALUE = {"--log-format", "--log-level", "--log-path", "--target-pa
 _held = ExitStack()
 # Set for the life of a prepared process; the on-run-start check (macros/lakehouse_format.sql) requires it.
 PREPARED_VARIABLE = "SPARKIFY_PREPARED"
+# A production build (`make build`, `make pipeline`) runs every model and every data test. dbt's unit tests
+# check the models' SQL on fixed inputs, not the data, so it leaves them to `make test` and a plain `dbt build`
+# (dbt's own advice for production runs).
+PRODUCTION_BUILD = ["build", "--exclude-resource-type", "unit_test"]
 
 
 def dbt_command(args: list[str]) -> str:
@@ -86,8 +93,10 @@ def check_raw_files(settings: cfg.Settings) -> None:
               "rejected_files table until it is replaced or removed", file=sys.stderr)
 
 
-def prepare_process(args: list[str]) -> int:
-    """Prepare this process to run `dbt <args>`; 0 when dbt may start, else 2 after printing why."""
+def prepare_process(args: list[str], keep_build_state: bool = False) -> int:
+    """Prepare this process to run `dbt <args>`; 0 when dbt may start, else 2 after printing why.
+    A command that may write forgets the last build's state (sparkify/build_state.py) unless the caller
+    (`make build`, `make pipeline`) checks and keeps it itself."""
     if not dbt_command(args):  # `dbt --version`, `dbt --help`: nothing to prepare
         return 0
     try:
@@ -96,6 +105,8 @@ def prepare_process(args: list[str]) -> int:
             _held.enter_context(metastore_lock(settings.home))
             remove_uncommitted_tables(settings)
             check_raw_files(settings)
+            if not keep_build_state:
+                build_state.forget(settings.home)
             os.environ[PREPARED_VARIABLE] = str(os.getpid())
     except cfg.SettingsError as error:
         print(f"sparkify: {error}", file=sys.stderr)
@@ -105,23 +116,56 @@ def prepare_process(args: list[str]) -> int:
     return 0
 
 
-def invoke(args: list[str]) -> bool:
-    """Run `dbt <args>` in this prepared process; True on success, dbt's exception logged otherwise."""
+def invoke(args: list[str]):
+    """Run `dbt <args>` in this prepared process; dbt's result (`.success`), its exception logged on failure."""
     from dbt.cli.main import dbtRunner
 
     result = dbtRunner().invoke(args)
     if result.exception is not None and not result.success:
         log.error("sparkify: dbt failed: %s", result.exception)
-    return result.success
+    return result
+
+
+def summary(*results) -> str:
+    """dbt's closing count of its runs, as it prints it: `PASS=30 WARN=0 ERROR=0 SKIP=0 NO-OP=2 TOTAL=32`."""
+    statuses = [str(getattr(r.status, "value", r.status))
+                for result in results for r in getattr(result.result, "results", None) or []]
+    counts = {label: sum(s in names for s in statuses) for label, names in
+              (("PASS", ("pass", "success")), ("WARN", ("warn",)), ("ERROR", ("error", "fail")),
+               ("SKIP", ("skipped",)), ("NO-OP", ("no-op",)))}
+    return " ".join(f"{label}={n}" for label, n in counts.items()) + f" TOTAL={len(statuses)}"
+
+
+def production_build(extra: list[str]) -> int:
+    """`make build`: the production build, skipped when it would repeat the last successful one exactly."""
+    args = [*PRODUCTION_BUILD, *extra]
+    code = prepare_process(args, keep_build_state=True)
+    if code:
+        return code
+    settings = cfg.load()
+    stored = build_state.up_to_date(settings, args)
+    if stored:
+        print(build_state.describe(stored))
+        return 0
+    build_state.forget(settings.home)
+    start_in_background(settings, "sparkify-build")
+    result = invoke(args)
+    if not result.success:
+        return 1
+    if build_state.skippable(settings, args):
+        build_state.record(settings, args, summary(result))
+    return 0
 
 
 def main(argv: list[str] | None = None) -> int:
     logging.basicConfig(level=logging.INFO, format="%(message)s")
     args = list(sys.argv[1:] if argv is None else argv) or ["build"]
+    if args[0] == "build":
+        return production_build(args[1:])
     code = prepare_process(args)
     if code:
         return code
-    return 0 if invoke(args) else 1
+    return 0 if invoke(args).success else 1
 
 
 if __name__ == "__main__":

@@ -40,7 +40,7 @@ def record(classlist: Path, classpath_file: Path) -> int:
 
     code = pipeline.main(["--quick"])
     if code == 0:
-        runtime = get_session(cfg.load(), "sparkify-pipeline")._jvm.java.lang.management.ManagementFactory
+        runtime = get_session(cfg.load(), pipeline.APP_NAME)._jvm.java.lang.management.ManagementFactory
         bean = runtime.getRuntimeMXBean()
         modules = [a for a in bean.getInputArguments() if a.startswith("--add-modules")]
         classpath_file.write_text(json.dumps({"classpath": bean.getClassPath(), "modules": list(modules)}))

@@ -1,8 +1,9 @@
 """The whole pipeline in one process and one SparkSession: `python -m sparkify.pipeline [train options]`.
 
-`make pipeline` runs it: dbt builds every model but `customers` and runs their data tests, the ML script trains, evaluates
-and scores the latest as_of (models_ml.train with --score), and dbt then builds and tests `customers`,
-which joins those scores. dbt's session method takes Spark's existing session (`getOrCreate`), so the
+`make pipeline` runs it: dbt builds every model but `customers` and runs their data tests (the production build
+of `make build`, skipped when its inputs are as the last successful build left them: sparkify/build_state.py), the
+ML script trains, evaluates and scores the latest as_of (models_ml.train with --score), and dbt then builds and
+tests `customers`, which joins those scores. dbt's session method takes Spark's existing session (`getOrCreate`), so the
 JVM starts once, the project is parsed once and the lakehouse lock is held from start to end. The
 options are the ML script's (`--quick`, `--models`, `--seed`); the single-step targets (`make build`,
 `make train`, `make score`) stay. On the cluster target dbt talks to a Thrift Server and the ML script
@@ -14,32 +15,21 @@ from __future__ import annotations
 import logging
 import os
 import sys
-import threading
 import time
 
-from sparkify import dbt
+from sparkify import build_state, dbt
 from sparkify import settings as cfg
-from sparkify.spark import get_session
+from sparkify.spark import get_session, start_in_background
 
 log = logging.getLogger("sparkify.pipeline")
 
 # The only model that reads the scores: built after them (sources in models/staging/_sparkify__sources.yml).
 SCORES_READER = "customers"
-# dbt's unit tests check the models' SQL on fixed inputs, not the data, so a production run leaves them to
-# `make test` and `dbt build` (dbt's advice); every data test runs.
-NOT_DATA = ["--exclude-resource-type", "unit_test"]
+APP_NAME = "sparkify-pipeline"
 
 
-def run_dbt(args: list[str]) -> bool:
+def run_dbt(args: list[str]):
     return dbt.invoke([*args, "--project-dir", str(cfg.PROJECT_ROOT)])
-
-
-def start_session(settings: cfg.Settings) -> None:
-    """Start the SparkSession; a failure is left to dbt, which reports it when it opens its session."""
-    try:
-        get_session(settings, "sparkify-pipeline")
-    except Exception as error:  # noqa: BLE001 - dbt starts the session again and names the problem
-        log.debug("sparkify: early Spark start failed: %s", error)
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -71,23 +61,33 @@ def main(argv: list[str] | None = None) -> int:
         dbt.check_raw_files(settings)  # this process holds the lock already (a test session)
     else:
         # Settings, table-format guard, lakehouse lock (held to the end), killed-run cleanup, raw files.
-        code = dbt.prepare_process(["build"])
+        code = dbt.prepare_process(dbt.PRODUCTION_BUILD, keep_build_state=True)
         if code:
             return code
-    # The JVM starts while dbt parses the project; dbt's session method then gets this session.
-    threading.Thread(target=start_session, args=(settings,), daemon=True).start()
-    if not run_dbt(["build", "--exclude", SCORES_READER, *NOT_DATA]):
-        return 1
+    stored = build_state.up_to_date(settings, dbt.PRODUCTION_BUILD)
+    build_state.forget(settings.home)
+    start_in_background(settings, APP_NAME)
+    if stored:
+        print(build_state.describe(stored))
+    else:
+        built = run_dbt([*dbt.PRODUCTION_BUILD, "--exclude", SCORES_READER])
+        if not built.success:
+            return 1
     now = step("build", started)
     try:
-        train.run(get_session(settings, "sparkify-pipeline"), settings, args)
+        train.run(get_session(settings, APP_NAME), settings, args)
     except (UsageError, cfg.SettingsError) as error:
         print(f"error: {error}", file=sys.stderr)
         return 2
     now = step("train and score", now)
-    if not run_dbt(["build", "--select", SCORES_READER, *NOT_DATA]):
+    customers = run_dbt([*dbt.PRODUCTION_BUILD, "--select", SCORES_READER])
+    if not customers.success:
         return 1
     step(SCORES_READER, now)
+    # Build and customers together are `make build`: a later one with nothing new skips.
+    if build_state.skippable(settings, dbt.PRODUCTION_BUILD):
+        build_state.record(settings, dbt.PRODUCTION_BUILD,
+                           stored["summary"] if stored else dbt.summary(built, customers))
     log.info("sparkify: pipeline done in %.1f s (%s)", time.perf_counter() - started,
              ", ".join(f"{name} {seconds:.1f} s" for name, seconds in timings))
     return 0

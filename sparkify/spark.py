@@ -12,6 +12,7 @@ import os
 import re
 import shutil
 import sys
+import threading
 from contextlib import contextmanager
 from pathlib import Path
 from typing import IO, Iterator
@@ -197,3 +198,22 @@ def get_session(settings: cfg.Settings, app_name: str = "sparkify"):
     for key, value in profile_parameters(settings).items():
         builder = builder.config(key, value)
     return builder.appName(app_name).getOrCreate()
+
+
+def start_in_background(settings: cfg.Settings, app_name: str) -> threading.Thread | None:
+    """Start the embedded session, and open its metastore, on a thread while dbt imports and parses the
+    project; dbt's session method then gets this session (`getOrCreate`). A JVM start takes seconds, most of
+    them on the second core while dbt's parse holds the first. A failure is left to dbt, which reports it
+    when it opens its own session. Nothing to start on the cluster target."""
+    if settings.target != "local":
+        return None
+
+    def start() -> None:
+        try:
+            get_session(settings, app_name).catalog.listDatabases()
+        except Exception as error:  # noqa: BLE001 - dbt starts the session again and names the problem
+            log.debug("sparkify: early Spark start failed: %s", error)
+
+    thread = threading.Thread(target=start, name="sparkify-early-spark", daemon=True)
+    thread.start()
+    return thread
