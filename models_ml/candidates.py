@@ -1,5 +1,6 @@
 """The candidate models: Spark ML pipelines (imputer, assembler, scaler where needed, classifier)
-and their small parameter grids. The raw score of each is what calibration maps to a probability."""
+and their small parameter grids, and the one-feature baseline rule. The raw score of each is what
+calibration maps to a probability."""
 
 from __future__ import annotations
 
@@ -29,7 +30,9 @@ DESCRIPTIONS = {
     "rf": "RandomForestClassifier",
     "gbt": "GBTClassifier (gradient-boosted trees)",
 }
-SCALED = {"baseline", "logreg"}
+SCALED = {"logreg"}
+# Scored by a rule on the collected rows, not fitted with Spark: the baseline is one feature, oriented.
+RULES = {"baseline"}
 WEIGHT = "class_weight"
 
 # Small grids: the pooled validation folds hold tens of churners, so finer grids only fit noise.
@@ -74,7 +77,7 @@ def grid(model: str, quick: bool) -> list[Candidate]:
 def _classifier(candidate: Candidate, seed: int):
     common = {"featuresCol": "features", "labelCol": LABEL, "weightCol": WEIGHT}
     p = {k: v for k, v in candidate.params.items() if k not in ("feature", "direction")}
-    if candidate.model in ("baseline", "logreg"):
+    if candidate.model == "logreg":
         return LogisticRegression(maxIter=50, standardization=False, **common, **p)
     if candidate.model == "rf":
         return RandomForestClassifier(seed=seed, featureSubsetStrategy="sqrt", **common, **p)
@@ -128,6 +131,20 @@ def feature_importance(fitted: PipelineModel, candidate: Candidate, features: li
     total = values.sum()
     shares = values / total if total > 0 else values
     return {name: float(shares[i]) for i, name in enumerate(inputs)}
+
+
+def baseline_scores(params: dict, train, rows) -> np.ndarray:
+    """The baseline rule's raw score of `rows` (pandas): its feature, missing values as the training median,
+    standardised on the training rows and negated when lower values mean churn. Calibration maps it to a
+    probability like any model's log-odds (both calibrations are blind to a monotone rescaling)."""
+    name = params["feature"]
+    reference = train[name].astype(float)
+    median = reference.median()
+    reference = reference.fillna(median)
+    spread = reference.std(ddof=0)
+    x = rows[name].astype(float).fillna(median).to_numpy()
+    z = (x - reference.mean()) / spread if spread > 0 else np.zeros(len(x))
+    return z if params["direction"] == "higher" else -z
 
 
 def choose_baseline_feature(train, features: list[str]) -> dict:

@@ -56,7 +56,7 @@ def export(fitted: PipelineModel, model: str) -> dict:
         scaler = fitted.stages[2]
         out["scaler"] = {"mean": scaler.mean.toArray().tolist(), "std": scaler.std.toArray().tolist()}
     classifier = fitted.stages[-1]
-    if model in ("baseline", "logreg"):
+    if model == "logreg":
         out["linear"] = {"coef": classifier.coefficients.toArray().tolist(),
                          "intercept": float(classifier.intercept)}
     elif model == "rf":
@@ -97,7 +97,7 @@ def raw_scores(portable: dict, x: np.ndarray) -> np.ndarray:
     """The calibration input for rows `x` (columns in `portable['inputs']` order, NaN = missing)."""
     x = prepare(portable, np.atleast_2d(x))
     model = portable["model"]
-    if model in ("baseline", "logreg"):
+    if model == "logreg":
         margin = x @ np.asarray(portable["linear"]["coef"]) + portable["linear"]["intercept"]
         return logit(1 / (1 + np.exp(-margin)))
     if model == "rf":

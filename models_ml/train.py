@@ -19,15 +19,18 @@ import time
 from dataclasses import dataclass, field
 
 import numpy as np
+import pandas as pd
 from pyspark.sql import DataFrame, SparkSession
 from pyspark.sql import functions as F
 
 from models_ml import artifacts, calibration, decision, evaluate, lakehouse, portable, report, runs, split
 from models_ml.candidates import (
     MODELS,
+    RULES,
     SCALED,
     WEIGHT,
     Candidate,
+    baseline_scores,
     choose_baseline_feature,
     feature_importance,
     fit_on_prepared,
@@ -200,6 +203,13 @@ def predict(fitted, df: DataFrame, model: str) -> tuple[np.ndarray, np.ndarray, 
     return pdf[LABEL].to_numpy(float), pdf["raw"].to_numpy(float), pdf["user_id"].astype(str).to_numpy()
 
 
+def rule_scores(candidate: Candidate, train_pdf: pd.DataFrame, rows: pd.DataFrame
+                ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """(label, raw score, user) of `rows` under a rule set on `train_pdf`, as `predict` gives a model's."""
+    users = rows["user_id"].astype(str).to_numpy() if "user_id" in rows else np.array([], dtype=str)
+    return rows[LABEL].to_numpy(float), baseline_scores(candidate.params, train_pdf, rows), users
+
+
 def fit_candidate(candidate: Candidate, train_df: DataFrame, features: list[str], seed: int,
                   cache: dict | None = None):
     """Fit the whole pipeline (imputer, scaler, classifier) with balanced class weights.
@@ -230,6 +240,8 @@ class FoldInputs:
     scored_df: DataFrame
     candidates: list[Candidate]
     cache: dict
+    train_pdf: pd.DataFrame  # label and features of the training rows
+    scored_pdf: pd.DataFrame | None  # label, user and features of the scored rows, for a rule
 
 
 def fold_inputs(prepared: Prepared, number: int, fold: split.Fold, grid_points: list[Candidate],
@@ -247,8 +259,12 @@ def fold_inputs(prepared: Prepared, number: int, fold: split.Fold, grid_points: 
     candidates = [Candidate(c.model, choose_baseline_feature(train_pdf, features))
                   if c.model == "baseline" and "feature" not in c.params else c for c in grid_points]
     for candidate in candidates:
-        _preprocessed(cache, candidate, features)
-    return FoldInputs(number, fold, train_df, split.rows_on(prepared.frame, [fold.scored]), candidates, cache)
+        if candidate.model not in RULES:
+            _preprocessed(cache, candidate, features)
+    scored_df = split.rows_on(prepared.frame, [fold.scored])
+    scored_pdf = (scored_df.select(LABEL, "user_id", *features).toPandas()
+                  if any(c.model in RULES for c in candidates) else None)
+    return FoldInputs(number, fold, train_df, scored_df, candidates, cache, train_pdf, scored_pdf)
 
 
 # The order the fits start in. A boosted model's rounds are Spark jobs one after another, so a fold waited on
@@ -267,6 +283,11 @@ def run_trials(prepared: Prepared, grid_points: list[Candidate], features: list[
     def one(job: tuple[FoldInputs, Candidate]) -> tuple[FoldScores, float]:
         data, candidate = job
         started = time.monotonic()
+        if candidate.model in RULES:
+            scores = FoldScores(data.fold, *rule_scores(candidate, data.train_pdf, data.scored_pdf))
+            if data.number == 1:
+                scores.train_y, scores.train_s, _ = rule_scores(candidate, data.train_pdf, data.train_pdf)
+            return scores, time.monotonic() - started
         fitted = fit_candidate(candidate, data.train_df, features, seed, data.cache)
         y, s, users = predict(fitted, data.scored_df, candidate.model)
         scores = FoldScores(data.fold, y, s, users)
@@ -534,15 +555,19 @@ def train_lifetime(spark: SparkSession, settings, models: list[str], seed: int) 
     for model in models:
         candidate = grid(model, True)[0]
         train_pdf = part["train"].select(LABEL, *features).toPandas()
-        if model == "baseline":
-            candidate = Candidate(model, choose_baseline_feature(train_pdf, features))
         started = time.monotonic()
-        fitted = fit_candidate(candidate, part["train"], features, seed)
-        seconds = time.monotonic() - started
-        y_val, s_val, _ = predict(fitted, part["validation"], model)
+        if model in RULES:
+            candidate = Candidate(model, choose_baseline_feature(train_pdf, features))
+            seconds = time.monotonic() - started
+            y_val, s_val, _ = rule_scores(candidate, train_pdf, part["validation"].select(LABEL, *features).toPandas())
+            y, s, _ = rule_scores(candidate, train_pdf, part["test"].select(LABEL, *features).toPandas())
+        else:
+            fitted = fit_candidate(candidate, part["train"], features, seed)
+            seconds = time.monotonic() - started
+            y_val, s_val, _ = predict(fitted, part["validation"], model)
+            y, s, _ = predict(fitted, part["test"], model)
         calibrator = calibration.fit(s_val, y_val)
         threshold = decision.choose_threshold(y_val, calibrator.apply(s_val))
-        y, s, _ = predict(fitted, part["test"], model)
         p = calibrator.apply(s)
         metrics = evaluate.metrics(y, p, threshold)
         rows.append({"model": model, "params": candidate.params_json, **metrics, "train_seconds": seconds,
