@@ -89,6 +89,8 @@ class RunRecord:
     finished_at: dt.datetime | None = None
     metrics: list[dict] = field(default_factory=list)
     user_features_version: int | None = None
+    # The saved model's fitted pipeline, in memory (no model_runs column): `train --score` scores with it.
+    fitted: object | None = field(default=None, repr=False, compare=False)
 
 
 def _clean(value):

@@ -94,7 +94,9 @@ def parse_date(text: str) -> dt.date:
         raise UsageError(f"--as-of {text}: not a date (use YYYY-MM-DD)") from None
 
 
-def score(spark: SparkSession, settings, as_of: dt.date | None, model_spec: str | None) -> int:
+def score(spark: SparkSession, settings, as_of: dt.date | None, model_spec: str | None, pipeline=None) -> int:
+    """Score `as_of` with the model `model_spec` names; `pipeline` is that model's fitted pipeline when the caller
+    holds it already (training with --score), else it is loaded from the model directory."""
     started = time.monotonic()
     saved = artifacts.resolve(model_spec, settings.home)
     uf = lakehouse.read(spark, "user_features")
@@ -111,7 +113,8 @@ def score(spark: SparkSession, settings, as_of: dt.date | None, model_spec: str 
                          f"{dates[0]}..{dates[-1]} (weekly, plus the day after the last event)")
     log.info("scoring %d users at as_of %s with model %s (%s, %s)", n, as_of, saved.run_id,
              saved.meta["model"], saved.path)
-    scores, medians = score_frame(spark, rows, saved.load_pipeline(), saved, dt.datetime.now(dt.timezone.utc))
+    scores, medians = score_frame(spark, rows, pipeline or saved.load_pipeline(), saved,
+                                  dt.datetime.now(dt.timezone.utc))
     log.info("reasons compare with the medians of these %d users: %s", n,
              ", ".join(f"{k} {v:.4g}" for k, v in medians.items()))
     lakehouse.write_scores(spark, settings, scores)

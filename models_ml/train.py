@@ -484,7 +484,7 @@ def train(spark: SparkSession, settings, models: list[str], quick: bool, seed: i
         train_rows=len(train_pdf), validation_rows=prepared.count(sel_dates)[0],
         test_rows=test_rows, test_positives=test_pos, prevalence=test_pos / max(test_rows, 1),
         selected_model=chosen, threshold=threshold, threshold_rule=decision.THRESHOLD_RULE,
-        calibration=calibrator.describe(), risk_bands=bands, user_features_version=uf_version,
+        calibration=calibrator.describe(), risk_bands=bands, user_features_version=uf_version, fitted=fitted,
     )
     record.metrics = [
         {"model": r.model, "params": r.candidate.params_json, **r.metrics, "train_seconds": r.trial.fit_seconds,
@@ -508,12 +508,15 @@ def train(spark: SparkSession, settings, models: list[str], quick: bool, seed: i
     backtest = backtest_rows(selected.trial, walk_forward_probabilities(selected.trial), seed)
     curves = {"run_id": run_id, "protocol": protocol, "selected": chosen, "prevalence": record.prevalence,
               "models": {r.model: _finite(r.curves) for r in results.values()}}
-    record.report_path = str(report.write(settings.home / "reports" / run_id, record, curves,
-                                         prepared.split_text, SELECTION_RULE, backtest))
     record.model_path = str(artifacts.models_dir(settings.home) / run_id)
+    # The model card (matplotlib, in Python) is drawn while Spark writes the model directory; both come before
+    # the model_runs row, and only then does `latest` move to the run.
+    with ThreadPoolExecutor(1) as pool:
+        card = pool.submit(report.write, settings.home / "reports" / run_id, record, curves, prepared.split_text,
+                           SELECTION_RULE, backtest)
+        artifacts.save(settings.home, run_id, fitted, meta)
+        record.report_path = str(card.result())
     record.finished_at = dt.datetime.now(dt.timezone.utc)
-    # The model directory first, then its model_runs row, and only then `latest` moves to it.
-    artifacts.save(settings.home, run_id, fitted, meta)
     lakehouse.append_run(spark, settings, runs.to_frame(spark, record))
     lakehouse.append_backtest(spark, settings, runs.backtest_frame(
         spark, runs.BacktestHeader(f"{run_id}-rolling", started_at, "rolling", chosen, run_id), backtest))
@@ -643,11 +646,12 @@ def checked_models(args: argparse.Namespace) -> list[str]:
 def run(spark: SparkSession, settings, args: argparse.Namespace) -> None:
     """Train (and with --score, score the latest as_of) on a session whose lakehouse lock is held."""
     models = checked_models(args)
-    train(spark, settings, models, args.quick, args.seed, args.protocol)
+    record = train(spark, settings, models, args.quick, args.seed, args.protocol)
     if args.score:
         from models_ml.score import score
 
-        score(spark, settings, None, None)
+        # the model just saved, as `latest`, scored with its pipeline in memory rather than read back
+        score(spark, settings, None, None, pipeline=record.fitted)
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -109,6 +109,7 @@ def test_train_quick_then_score_writes_tables(built_lakehouse, spark, tmp_path):
                  "feature_importance.png", "curves.json"):
         assert (report / name).is_file(), name
     assert set(json.loads((report / "curves.json").read_text())["models"]) == {"baseline", "logreg"}
+    assert f"**Saved model:** {home / 'models' / record.run_id}\n" in (report / "model_card.md").read_text()
 
     score_cli.score(spark, settings, None, None)
     earlier = complete[-1]
