@@ -93,16 +93,19 @@ def check_raw_files(settings: cfg.Settings) -> None:
               "rejected_files table until it is replaced or removed", file=sys.stderr)
 
 
-def prepare_process(args: list[str], keep_build_state: bool = False) -> int:
+def prepare_process(args: list[str], keep_build_state: bool = False, start_spark: str | None = None) -> int:
     """Prepare this process to run `dbt <args>`; 0 when dbt may start, else 2 after printing why.
     A command that may write forgets the last build's state (sparkify/build_state.py) unless the caller
-    (`make build`, `make pipeline`) checks and keeps it itself."""
+    (`make build`, `make pipeline`) checks and keeps it itself. `start_spark` names the application of an
+    embedded session to start as soon as the lock is held, while the raw files are checked and dbt parses."""
     if not dbt_command(args):  # `dbt --version`, `dbt --help`: nothing to prepare
         return 0
     try:
         settings = prepare(args)
         if dbt_command(args) in NEEDS_SPARK:
             _held.enter_context(metastore_lock(settings.home))
+            if start_spark:
+                start_in_background(settings, start_spark)
             remove_uncommitted_tables(settings)
             check_raw_files(settings)
             if not keep_build_state:

@@ -19,7 +19,7 @@ import time
 
 from sparkify import build_state, dbt
 from sparkify import settings as cfg
-from sparkify.spark import get_session, start_in_background
+from sparkify.spark import get_session
 
 log = logging.getLogger("sparkify.pipeline")
 
@@ -58,15 +58,15 @@ def main(argv: list[str] | None = None) -> int:
         print(f"error: {error}", file=sys.stderr)
         return 2
     if os.environ.get(dbt.PREPARED_VARIABLE) == str(os.getpid()):
-        dbt.check_raw_files(settings)  # this process holds the lock already (a test session)
+        dbt.check_raw_files(settings)  # this process holds the lock and its session already (a test session)
     else:
-        # Settings, table-format guard, lakehouse lock (held to the end), killed-run cleanup, raw files.
-        code = dbt.prepare_process(dbt.PRODUCTION_BUILD, keep_build_state=True)
+        # Settings, table-format guard, lakehouse lock (held to the end), Spark starting on a thread from
+        # then on, killed-run cleanup, raw files.
+        code = dbt.prepare_process(dbt.PRODUCTION_BUILD, keep_build_state=True, start_spark=APP_NAME)
         if code:
             return code
     stored = build_state.up_to_date(settings, dbt.PRODUCTION_BUILD)
     build_state.forget(settings.home)
-    start_in_background(settings, APP_NAME)
     if stored:
         print(build_state.describe(stored))
     else:
