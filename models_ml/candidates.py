@@ -35,6 +35,10 @@ DESCRIPTIONS = {
 SCALED = {"logreg"}
 # Scored by a rule on the collected rows, not fitted with Spark: the baseline is one feature, oriented.
 RULES = {"baseline"}
+# Fitted with Spark, but their fold scores come from the exported model (models_ml/portable.py) on the collected
+# rows: a linear model exports in a few gateway calls, and scoring ~400 rows in numpy replaces a Spark transform
+# and collect per fitted grid point (20 of them per run).
+SCORED_IN_PYTHON = {"logreg"}
 WEIGHT = "class_weight"
 
 # Small grids: the pooled validation folds hold tens of churners, so finer grids only fit noise.

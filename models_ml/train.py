@@ -28,6 +28,7 @@ from models_ml.candidates import (
     MODELS,
     RULES,
     SCALED,
+    SCORED_IN_PYTHON,
     WEIGHT,
     Candidate,
     baseline_scores,
@@ -203,6 +204,13 @@ def predict(fitted, df: DataFrame, model: str) -> tuple[np.ndarray, np.ndarray, 
     return pdf[LABEL].to_numpy(float), pdf["raw"].to_numpy(float), pdf["user_id"].astype(str).to_numpy()
 
 
+def exported_scores(exported: dict, rows: pd.DataFrame) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """(label, raw score, user) of `rows` under an exported model, as `predict` gives them from Spark."""
+    users = rows["user_id"].astype(str).to_numpy() if "user_id" in rows else np.array([], dtype=str)
+    raw = portable.raw_scores(exported, rows[exported["inputs"]].to_numpy(float))
+    return rows[LABEL].to_numpy(float), raw, users
+
+
 def rule_scores(candidate: Candidate, train_pdf: pd.DataFrame, rows: pd.DataFrame
                 ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """(label, raw score, user) of `rows` under a rule set on `train_pdf`, as `predict` gives a model's."""
@@ -241,7 +249,7 @@ class FoldInputs:
     candidates: list[Candidate]
     cache: dict
     train_pdf: pd.DataFrame  # label and features of the training rows
-    scored_pdf: pd.DataFrame | None  # label, user and features of the scored rows, for a rule
+    scored_pdf: pd.DataFrame | None  # label, user and features of the scored rows, for a rule or numpy scoring
 
 
 def fold_inputs(prepared: Prepared, number: int, fold: split.Fold, grid_points: list[Candidate],
@@ -263,7 +271,7 @@ def fold_inputs(prepared: Prepared, number: int, fold: split.Fold, grid_points: 
             _preprocessed(cache, candidate, features)
     scored_df = split.rows_on(prepared.frame, [fold.scored])
     scored_pdf = (scored_df.select(LABEL, "user_id", *features).toPandas()
-                  if any(c.model in RULES for c in candidates) else None)
+                  if any(c.model in RULES | SCORED_IN_PYTHON for c in candidates) else None)
     return FoldInputs(number, fold, train_df, scored_df, candidates, cache, train_pdf, scored_pdf)
 
 
@@ -289,9 +297,15 @@ def run_trials(prepared: Prepared, grid_points: list[Candidate], features: list[
                 scores.train_y, scores.train_s, _ = rule_scores(candidate, data.train_pdf, data.train_pdf)
             return scores, time.monotonic() - started
         fitted = fit_candidate(candidate, data.train_df, features, seed, data.cache)
+        if candidate.model in SCORED_IN_PYTHON:
+            exported = portable.export(fitted, candidate.model)
+            scores = FoldScores(data.fold, *exported_scores(exported, data.scored_pdf))
+            if data.number == 1:  # in-sample scores: the first fold's calibration has nothing earlier
+                scores.train_y, scores.train_s, _ = exported_scores(exported, data.train_pdf)
+            return scores, time.monotonic() - started
         y, s, users = predict(fitted, data.scored_df, candidate.model)
         scores = FoldScores(data.fold, y, s, users)
-        if data.number == 1:  # in-sample scores: the first fold's calibration has nothing earlier
+        if data.number == 1:
             scores.train_y, scores.train_s, _ = predict(fitted, data.train_df, candidate.model)
         return scores, time.monotonic() - started
 

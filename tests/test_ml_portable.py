@@ -9,7 +9,7 @@ import pytest
 
 from models_ml import calibration, decision, portable
 from models_ml.artifacts import SavedModel
-from models_ml.candidates import MODELS, RULES, WEIGHT, Candidate, build_pipeline, raw_score_col
+from models_ml.candidates import MODELS, RULES, SCORED_IN_PYTHON, WEIGHT, Candidate, build_pipeline, raw_score_col
 from models_ml.features import LABEL
 from models_ml.whatif import what_if
 from test_ml_fixtures import FEATURES, ml_spark, synthetic_rows, to_spark  # noqa: F401
@@ -43,6 +43,22 @@ def test_numpy_copy_matches_spark_raw_score(training, model):
     exported = portable.export(pipeline, model)
     x = pdf[exported["inputs"]].to_numpy(float)
     assert portable.raw_scores(exported, x) == pytest.approx(spark_raw, abs=1e-7)
+
+
+@pytest.mark.spark
+@pytest.mark.parametrize("model", sorted(SCORED_IN_PYTHON))
+def test_fold_scores_in_python_equal_sparks(training, model):
+    """Training scores these candidates' folds from the exported model: the same labels, scores and users, in
+    the same order, as the Spark transform gives."""
+    from models_ml.train import exported_scores, predict
+
+    pdf, df = training
+    pipeline = fitted(model, pdf, df)
+    spark_y, spark_s, spark_users = predict(pipeline, df, model)
+    y, s, users = exported_scores(portable.export(pipeline, model), pdf)
+    assert list(users) == list(spark_users)
+    assert y == pytest.approx(spark_y)
+    assert s == pytest.approx(spark_s, abs=1e-7)
 
 
 @pytest.mark.spark
