@@ -33,9 +33,16 @@ terms as (
         (select sum(line_count) from bronze_events) as raw_lines,
         (select count(*) from {{ ref('stg_sparkify__events') }}) as clean_events,
         (
-            select sum(line_count) - count(distinct event_id)
-            from bronze_events
-            where record_status = 'event'
+            {#- Grouped first: a count(distinct) next to a sum makes Spark expand and aggregate twice. #}
+            select sum(lines) - count(*)
+            from (
+                select
+                    event_id,
+                    sum(line_count) as lines
+                from bronze_events
+                where record_status = 'event'
+                group by event_id
+            ) as per_event
         ) as duplicates_removed,
         (select coalesce(sum(line_count), 0) from {{ ref('quarantined_lines') }}) as quarantined,
         (select coalesce(sum(line_count), 0) from {{ ref('stg_sparkify__guest_events') }}) as guest

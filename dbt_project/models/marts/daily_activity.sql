@@ -31,7 +31,7 @@ final as (
         sum(case when category != 'cancel' then 1 else 0 end) as events,
         sum(case when starts_session then 1 else 0 end) as sessions_started,
         coalesce(sum(song_length_seconds), 0) as listen_seconds,
-        count(distinct artist) as distinct_artists,
+        {{ count_distinct('artist') }} as distinct_artists,
         {%- for category in activity_categories() %}
             sum(case when category = '{{ category }}' then 1 else 0 end) as {{ category }}_events,
         {%- endfor %}

@@ -34,7 +34,7 @@ final as (
         timestampdiff(second, min(event_at), max(event_at)) as duration_seconds,
         count(*) as events,
         sum(case when category = 'song' then 1 else 0 end) as songs,
-        count(distinct artist) as distinct_artists,
+        {{ count_distinct('artist') }} as distinct_artists,
         coalesce(sum(song_length_seconds), 0) as listen_seconds,
         {%- set counted = [
             'thumbs_up', 'thumbs_down', 'advert', 'add_friend', 'add_playlist', 'help', 'error', 'upgrade', 'downgrade',
