@@ -11,7 +11,7 @@ command behind it.
 sparkify.generate` (64 is about 16,000 users and 20 million events, the size of the full Udacity log) and
 runs a cold `make pipeline` on it, then the dashboard benchmark on the largest. Per run: wall time per
 stage and the peak memory of the whole process tree, the Spark JVM included (RSS summed over the
-process and its descendants, sampled every 0.2 s).
+process and its descendants, sampled every 0.2 s), over the run and while each stage ran.
 """
 
 from __future__ import annotations
@@ -52,10 +52,12 @@ class Run:
     seconds: float
     peak_mb: float
     steps: dict[str, float] = field(default_factory=dict)
+    step_peak_mb: list[float | None] = field(default_factory=list)  # the peak while each step ran (None: unsampled)
 
     @property
     def stages(self) -> str:
-        return ", ".join(f"{name} {seconds:.0f} s" for name, seconds in self.steps.items())
+        peaks = [f" (peak {mb:.0f} MB)" if mb else "" for mb in self.step_peak_mb] + [""] * len(self.steps)
+        return ", ".join(f"{name} {seconds:.0f} s{peak}" for (name, seconds), peak in zip(self.steps.items(), peaks))
 
 
 def tree_rss_kb(root: int) -> int:
@@ -89,12 +91,19 @@ def measured(command: list[str], env: dict[str, str]) -> Run:
         process = subprocess.Popen(command, env={**os.environ, **env}, cwd=cfg.PROJECT_ROOT,
                                    stdout=out, stderr=subprocess.STDOUT, text=True)
         peak = 0
+        # Each sample counts towards the step that is running: the steps finished so far, as logged.
+        step_peaks: dict[int, int] = {}
         done = threading.Event()
 
         def sample() -> None:
             nonlocal peak
+            logged = b""
             while not done.wait(0.2):
-                peak = max(peak, tree_rss_kb(process.pid))
+                rss = tree_rss_kb(process.pid)
+                logged += os.pread(out.fileno(), 1 << 20, len(logged))
+                finished = len(STEP.findall(logged.decode("utf-8", "replace")))
+                step_peaks[finished] = max(step_peaks.get(finished, 0), rss)
+                peak = max(peak, rss)
 
         sampler = threading.Thread(target=sample, daemon=True)
         sampler.start()
@@ -106,7 +115,11 @@ def measured(command: list[str], env: dict[str, str]) -> Run:
         text = out.read()
     if code != 0:
         raise SystemExit(f"{' '.join(command)} failed (exit {code}):\n{text[-5000:]}")
-    return Run(seconds, peak / 1024, {m[1]: float(m[2]) for m in STEP.finditer(text)})
+    steps = {m[1]: float(m[2]) for m in STEP.finditer(text)}
+    # What runs after the last step (the closing summary) counts towards it.
+    if steps and len(steps) in step_peaks:
+        step_peaks[len(steps) - 1] = max(step_peaks.get(len(steps) - 1, 0), step_peaks.pop(len(steps)))
+    return Run(seconds, peak / 1024, steps, [step_peaks[i] / 1024 if i in step_peaks else None for i in range(len(steps))])
 
 
 def python_module(*args: str) -> list[str]:
