@@ -17,6 +17,7 @@ import logging
 import sys
 import time
 from dataclasses import dataclass, field
+from functools import partial
 
 import numpy as np
 import pandas as pd
@@ -204,18 +205,21 @@ def predict(fitted, df: DataFrame, model: str) -> tuple[np.ndarray, np.ndarray, 
     return pdf[LABEL].to_numpy(float), pdf["raw"].to_numpy(float), pdf["user_id"].astype(str).to_numpy()
 
 
+def _labelled(rows: pd.DataFrame, raw: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """(label, raw score, user) of collected `rows`, as `predict` gives them from Spark (no users: empty)."""
+    users = rows["user_id"].astype(str).to_numpy() if "user_id" in rows else np.array([], dtype=str)
+    return rows[LABEL].to_numpy(float), raw, users
+
+
 def exported_scores(exported: dict, rows: pd.DataFrame) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """(label, raw score, user) of `rows` under an exported model, as `predict` gives them from Spark."""
-    users = rows["user_id"].astype(str).to_numpy() if "user_id" in rows else np.array([], dtype=str)
-    raw = portable.raw_scores(exported, rows[exported["inputs"]].to_numpy(float))
-    return rows[LABEL].to_numpy(float), raw, users
+    return _labelled(rows, portable.raw_scores(exported, rows[exported["inputs"]].to_numpy(float)))
 
 
 def rule_scores(candidate: Candidate, train_pdf: pd.DataFrame, rows: pd.DataFrame
                 ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """(label, raw score, user) of `rows` under a rule set on `train_pdf`, as `predict` gives a model's."""
-    users = rows["user_id"].astype(str).to_numpy() if "user_id" in rows else np.array([], dtype=str)
-    return rows[LABEL].to_numpy(float), baseline_scores(candidate.params, train_pdf, rows), users
+    return _labelled(rows, baseline_scores(candidate.params, train_pdf, rows))
 
 
 def fit_candidate(candidate: Candidate, train_df: DataFrame, features: list[str], seed: int,
@@ -291,22 +295,19 @@ def run_trials(prepared: Prepared, grid_points: list[Candidate], features: list[
     def one(job: tuple[FoldInputs, Candidate]) -> tuple[FoldScores, float]:
         data, candidate = job
         started = time.monotonic()
+        # how this candidate scores rows: (label, raw score, user) of the fold's scored rows, then its training rows
         if candidate.model in RULES:
-            scores = FoldScores(data.fold, *rule_scores(candidate, data.train_pdf, data.scored_pdf))
-            if data.number == 1:
-                scores.train_y, scores.train_s, _ = rule_scores(candidate, data.train_pdf, data.train_pdf)
-            return scores, time.monotonic() - started
-        fitted = fit_candidate(candidate, data.train_df, features, seed, data.cache)
-        if candidate.model in SCORED_IN_PYTHON:
-            exported = portable.export(fitted, candidate.model)
-            scores = FoldScores(data.fold, *exported_scores(exported, data.scored_pdf))
-            if data.number == 1:  # in-sample scores: the first fold's calibration has nothing earlier
-                scores.train_y, scores.train_s, _ = exported_scores(exported, data.train_pdf)
-            return scores, time.monotonic() - started
-        y, s, users = predict(fitted, data.scored_df, candidate.model)
-        scores = FoldScores(data.fold, y, s, users)
-        if data.number == 1:
-            scores.train_y, scores.train_s, _ = predict(fitted, data.train_df, candidate.model)
+            scored, rows = partial(rule_scores, candidate, data.train_pdf), (data.scored_pdf, data.train_pdf)
+        else:
+            fitted = fit_candidate(candidate, data.train_df, features, seed, data.cache)
+            if candidate.model in SCORED_IN_PYTHON:
+                scored = partial(exported_scores, portable.export(fitted, candidate.model))
+                rows = (data.scored_pdf, data.train_pdf)
+            else:
+                scored, rows = partial(predict, fitted, model=candidate.model), (data.scored_df, data.train_df)
+        scores = FoldScores(data.fold, *scored(rows[0]))
+        if data.number == 1:  # in-sample scores: the first fold's calibration has nothing earlier
+            scores.train_y, scores.train_s, _ = scored(rows[1])
         return scores, time.monotonic() - started
 
     jobs = [(data, candidate) for data in inputs for candidate in data.candidates]

@@ -97,11 +97,14 @@ def measured(command: list[str], env: dict[str, str]) -> Run:
 
         def sample() -> None:
             nonlocal peak
-            logged = b""
+            read, partial, finished = 0, b"", 0
             while not done.wait(0.2):
                 rss = tree_rss_kb(process.pid)
-                logged += os.pread(out.fileno(), 1 << 20, len(logged))
-                finished = len(STEP.findall(logged.decode("utf-8", "replace")))
+                new = os.pread(out.fileno(), 1 << 20, read)
+                read += len(new)
+                # only the lines completed since the last sample are searched; a partial one waits for its end
+                *lines, partial = (partial + new).split(b"\n")
+                finished += sum(bool(STEP.search(line.decode("utf-8", "replace"))) for line in lines)
                 step_peaks[finished] = max(step_peaks.get(finished, 0), rss)
                 peak = max(peak, rss)
 
