@@ -29,7 +29,7 @@ from sparkify.spark import remove_uncommitted_tables
 pytestmark = [pytest.mark.delta, pytest.mark.spark, pytest.mark.slow]
 
 REBUILD = ["build", "--full-refresh", "--select", "user_features", "--exclude", "test_type:unit"]
-MODEL_START = "START sql table_if_inputs_changed model sparkify.user_features"
+MODEL_START = "START sql incremental model sparkify.user_features"
 
 
 def table_dir(settings: cfg.Settings, name: str) -> Path:

@@ -1,8 +1,9 @@
 {#-
     Nothing is lost: for every sound raw file on disk (not in rejected_files), the lines
     sparkify/raw_files.py counted when it checked the file (cached by size and mtime, so history is not
-    re-read) equal the lines recorded in bronze; and over all loads raw lines = clean events +
-    duplicates removed + quarantined + guest. Each term is counted in its own model. Returns one row per violation.
+    re-read) equal the lines recorded in bronze; and over the lines this build loaded, raw lines = clean
+    events + duplicates removed + quarantined + guest, with every distinct event loaded found in staging
+    exactly once. Each term is counted in its own model. Returns one row per violation.
 -#}
 with raw_files as (
 
@@ -27,25 +28,49 @@ file_mismatches as (
 
 ),
 
+this_run as (
+
+    {#- The lines this build loaded: history was reconciled when it was loaded. #}
+    select *
+    from bronze_events
+    where loaded_at >= {{ this_run_started() }}
+
+),
+
+this_run_events as (
+
+    {#- Grouped first: a count(distinct) next to a sum makes Spark expand and aggregate twice. #}
+    select
+        event_id,
+        sum(line_count) as lines
+    from this_run
+    where record_status = 'event'
+    group by event_id
+
+),
+
+staged as (
+
+    select
+        staged.event_id,
+        staged.loaded_at >= {{ this_run_started() }} as is_new
+    from {{ ref('stg_sparkify__events') }} as staged
+    left semi join this_run_events
+        on staged.event_id = this_run_events.event_id
+
+),
+
 terms as (
 
     select
-        (select sum(line_count) from bronze_events) as raw_lines,
-        (select count(*) from {{ ref('stg_sparkify__events') }}) as clean_events,
-        (
-            {#- Grouped first: a count(distinct) next to a sum makes Spark expand and aggregate twice. #}
-            select sum(lines) - count(*)
-            from (
-                select
-                    event_id,
-                    sum(line_count) as lines
-                from bronze_events
-                where record_status = 'event'
-                group by event_id
-            ) as per_event
-        ) as duplicates_removed,
-        (select coalesce(sum(line_count), 0) from {{ ref('quarantined_lines') }}) as quarantined,
-        (select coalesce(sum(line_count), 0) from {{ ref('stg_sparkify__guest_events') }}) as guest
+        (select coalesce(sum(line_count), 0) from this_run) as raw_lines,
+        (select count(*) from staged where is_new) as clean_events,
+        (select coalesce(sum(lines), 0) from this_run_events) - (select count(*) from staged where is_new)
+            as duplicates_removed,
+        (select coalesce(sum(line_count), 0) from this_run where record_status = 'quarantined') as quarantined,
+        (select coalesce(sum(line_count), 0) from this_run where record_status = 'guest') as guest,
+        (select count(*) from this_run_events) as distinct_events,
+        (select count(*) from staged) as staged_events
 
 ),
 
@@ -58,8 +83,22 @@ total_mismatch as (
     from terms
     where raw_lines != clean_events + duplicates_removed + quarantined + guest
 
+),
+
+unstaged_events as (
+
+    {#- Every distinct event this build loaded is in staging once: new now, or staged by an earlier load. #}
+    select
+        'every event loaded is in staging once' as what,
+        distinct_events as expected,
+        staged_events as actual
+    from terms
+    where distinct_events != staged_events
+
 )
 
 select * from file_mismatches
 union all
 select * from total_mismatch
+union all
+select * from unstaged_events

@@ -6,7 +6,9 @@
     observed_start_at and observed_end_at bound what the data can show: windows that start before
     the first event date or end after the last event are only partly observed, and the per-day
     features divide by the observed part.
+    A view: a few rows, from the bounds of the events, computed when user_features reads it.
 -#}
+{{ config(materialized='view') }}
 
 with bounds as (
 

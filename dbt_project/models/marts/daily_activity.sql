@@ -1,7 +1,23 @@
-{#- One row per user per active day: how much they listened and what they did, by page category. -#}
+{#-
+    One row per user per active day: how much they listened and what they did, by page category.
+
+    Incremental: the dates that hold an event of a (user, sessionId) with an event this table has not
+    seen are recomputed whole (a late event can move a session start to another day).
+-#}
+{{
+    config(
+        incremental_strategy='insert_overwrite',
+        partition_by=['activity_date'],
+        on_schema_change='fail',
+    )
+}}
+
 with events as (
 
     select * from {{ ref('int_events_sessionized') }}
+    {%- if is_incremental() %}
+        where {{ in_dates('event_date', dates_of_pairs_loaded_since(ref('int_events_sessionized'), watermark())) }}
+    {%- endif %}
 
 ),
 
@@ -27,7 +43,6 @@ final as (
 
     select
         user_id,
-        event_date as activity_date,
         sum(case when category != 'cancel' then 1 else 0 end) as events,
         sum(case when starts_session then 1 else 0 end) as sessions_started,
         coalesce(sum(song_length_seconds), 0) as listen_seconds,
@@ -42,7 +57,10 @@ final as (
         sum(case when category = 'cancel' then 1 else 0 end) as cancel_events,
         min(event_at) as first_event_at,
         max(case when category != 'cancel' then event_at end) as last_event_at,
-        max_by(level, struct(event_at, item_in_session)) as last_level
+        max_by(level, struct(event_at, item_in_session)) as last_level,
+        max(loaded_at) as loaded_at,
+        current_timestamp() as updated_at,
+        event_date as activity_date
     from categorized
     group by
         user_id,

@@ -1,7 +1,30 @@
-{#- One row per session (see int_events_sessionized for how sessions are cut). -#}
+{#-
+    One row per session (see int_events_sessionized for how sessions are cut).
+
+    Incremental: the sessions of every (user, sessionId) with an event this table has not seen are
+    recomputed, and the session dates that hold them, before or after, are rewritten; the other sessions
+    of those dates are kept as they were.
+-#}
+{{
+    config(
+        incremental_strategy='insert_overwrite',
+        partition_by=['session_date'],
+        on_schema_change='fail',
+    )
+}}
+
+{%- set incremental = is_incremental() %}
+{%- if incremental %}
+    {%- set since = watermark() %}
+    {%- set dates = dates_of_pairs_loaded_since(ref('int_events_sessionized'), since) %}
+{%- endif %}
+
 with events as (
 
     select * from {{ ref('int_events_sessionized') }}
+    {%- if incremental %}
+        where {{ in_dates('event_date', dates) }}
+    {%- endif %}
 
 ),
 
@@ -11,18 +34,61 @@ pages as (
 
 ),
 
+{%- if incremental %}
+
+    touched_pairs as (
+
+        select distinct
+            user_id,
+            session_id
+        from events
+        where loaded_at > {{ since }}
+
+    ),
+
+    recomputed_events as (
+
+        select events.*
+        from events
+        left semi join touched_pairs
+            on events.user_id = touched_pairs.user_id
+                and events.session_id = touched_pairs.session_id
+
+    ),
+
+    kept_rows as (
+
+        select existing.*
+        from {{ this }} as existing
+        left anti join touched_pairs
+            on existing.user_id = touched_pairs.user_id
+                and existing.session_id = touched_pairs.session_id
+        where {{ in_dates('existing.session_date', dates) }}
+
+    ),
+
+{%- else %}
+
+    recomputed_events as (
+
+        select * from events
+
+    ),
+
+{%- endif %}
+
 categorized as (
 
     select
-        events.*,
+        recomputed_events.*,
         pages.category
-    from events
+    from recomputed_events
     inner join pages
-        on events.page = pages.page
+        on recomputed_events.page = pages.page
 
 ),
 
-final as (
+recomputed as (
 
     select
         session_key,
@@ -43,6 +109,8 @@ final as (
             sum(case when category = '{{ category }}' then 1 else 0 end) as {{ category }}_events,
         {%- endfor %}
         min_by(level, struct(event_at, item_in_session)) as level_at_start,
+        max(loaded_at) as loaded_at,
+        current_timestamp() as updated_at,
         min(event_date) as session_date
     from categorized
     group by
@@ -50,6 +118,16 @@ final as (
         user_id,
         session_id,
         session_part
+
+),
+
+final as (
+
+    select * from recomputed
+    {%- if incremental %}
+        union all
+        select * from kept_rows
+    {%- endif %}
 
 )
 

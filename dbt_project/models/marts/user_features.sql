@@ -6,10 +6,65 @@
     UTC, so an event at exactly as_of belongs to as_of_date and is excluded), and cancellation
     pages never feed a feature. Labels look at (as_of, as_of + churn_horizon_days] and are null
     when the data does not reach that far.
+
+    Incremental: an as_of date is recomputed whole when events it has not seen can change it (an event
+    before as_of feeds its lifetime features; one within the horizon after it, its labels), when it is
+    the scoring date, or when its row in int_as_of_dates changed (a label window closed, a new date).
+    Dates that are no longer as_of dates (the previous scoring date) are removed.
 -#}
+{{
+    config(
+        incremental_strategy='insert_overwrite',
+        partition_by=['as_of_date'],
+        on_schema_change='fail',
+        post_hook="{{ clear_partitions('as_of_date', literal_list(
+            'select distinct as_of_date from ' ~ this ~ ' where as_of_date not in (select as_of_date from '
+            ~ ref('int_as_of_dates') ~ ')')) }}",
+    )
+}}
+
+-- depends_on: {{ ref('int_events_sessionized') }}
+{%- set incremental = is_incremental() %}
+{%- if incremental %}
+    {%- set touched_dates_query %}
+        with first_new_event as (
+
+            select min(event_date) as event_date
+            from {{ ref('int_events_sessionized') }}
+            where loaded_at > {{ watermark() }}
+
+        ),
+
+        built as (
+
+            select distinct
+                as_of_date,
+                is_scoring_date,
+                is_label_complete
+            from {{ this }}
+
+        )
+
+        select as_of_dates.as_of_date
+        from {{ ref('int_as_of_dates') }} as as_of_dates
+        cross join first_new_event
+        left join built
+            on as_of_dates.as_of_date = built.as_of_date
+        where as_of_dates.is_scoring_date
+            or as_of_dates.as_of_date >= date_sub(first_new_event.event_date, {{ var('churn_horizon_days') }})
+            or built.as_of_date is null
+            or built.is_scoring_date != as_of_dates.is_scoring_date
+            or built.is_label_complete != as_of_dates.is_label_complete
+    {%- endset %}
+    {%- set dates = literal_list(touched_dates_query) %}
+{%- endif %}
+
 with as_of_dates as (
 
     select * from {{ ref('int_as_of_dates') }}
+    {%- if incremental %}
+        where {{ in_dates('as_of_date', dates) }}
+    {%- endif %}
 
 ),
 
@@ -32,6 +87,10 @@ downgrades as (
         event_at
     from {{ ref('stg_sparkify__events') }}
     where page = 'Submit Downgrade'
+    {%- if incremental %}
+        {#- Labels look forward from as_of: the events before the first recomputed date cannot count. #}
+        and event_date >= {{ dates | min if dates else "date '9999-12-31'" }}
+    {%- endif %}
 
 ),
 
@@ -71,7 +130,8 @@ windowed as (
         sum(case when days_before_as_of between 8 and 14 then song_events else 0 end) as songs_week_before,
         sum(case when days_before_as_of between 8 and 14 then 1 else 0 end) as active_days_week_before,
         max(last_event_at) as last_event_at,
-        max_by(last_level, activity_date) as level_at_as_of
+        max_by(last_level, activity_date) as level_at_as_of,
+        max(loaded_at) as loaded_at
     from history
     group by
         user_id,
@@ -136,7 +196,6 @@ final as (
 
     select
         featured.user_id,
-        featured.as_of_date,
         featured.as_of_at,
         as_of_dates.is_scoring_date,
         as_of_dates.is_label_complete,
@@ -167,8 +226,12 @@ final as (
             {%- endif %}
         {%- endfor %}
         {%- for name, _ in feature_scalars() %}
-            featured.{{ name }}{% if not loop.last %},{% endif %}
+            featured.{{ name }},
         {%- endfor %}
+        featured.loaded_at,
+        current_timestamp() as updated_at,
+        {#- The partition column last, where Spark keeps it in a Parquet table. #}
+        featured.as_of_date
     from featured
     inner join as_of_dates
         on featured.as_of_date = as_of_dates.as_of_date

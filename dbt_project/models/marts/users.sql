@@ -1,21 +1,79 @@
-{#- One row per user: profile, subscription history, churn, and lifetime activity. -#}
-with events as (
+{#-
+    One row per user: profile, subscription history, churn, and lifetime activity.
 
-    select * from {{ ref('stg_sparkify__events') }}
+    Incremental on Delta: the users with an event this table has not seen are recomputed and merged in.
+    On Parquet, which cannot replace rows of an unpartitioned table, it is rebuilt whole.
+-#}
+{{
+    config(
+        materialized='incremental' if table_format() == 'delta' else 'table',
+        incremental_strategy='merge',
+        unique_key='user_id',
+        on_schema_change='fail',
+    )
+}}
 
-),
+-- depends_on: {{ ref('int_events_sessionized') }}
+{%- set incremental = is_incremental() %}
 
-level_changes as (
+{%- if incremental %}
 
-    select * from {{ ref('int_level_changes') }}
+    with touched_users as (
 
-),
+        select distinct user_id
+        from {{ ref('int_events_sessionized') }}
+        where loaded_at > {{ watermark() }}
 
-daily_activity as (
+    ),
 
-    select * from {{ ref('daily_activity') }}
+    events as (
 
-),
+        select events.*
+        from {{ ref('stg_sparkify__events') }} as events
+        left semi join touched_users
+            on events.user_id = touched_users.user_id
+
+    ),
+
+    level_changes as (
+
+        select level_changes.*
+        from {{ ref('int_level_changes') }} as level_changes
+        left semi join touched_users
+            on level_changes.user_id = touched_users.user_id
+
+    ),
+
+    daily_activity as (
+
+        select daily_activity.*
+        from {{ ref('daily_activity') }} as daily_activity
+        left semi join touched_users
+            on daily_activity.user_id = touched_users.user_id
+
+    ),
+
+{%- else %}
+
+    with events as (
+
+        select * from {{ ref('stg_sparkify__events') }}
+
+    ),
+
+    level_changes as (
+
+        select * from {{ ref('int_level_changes') }}
+
+    ),
+
+    daily_activity as (
+
+        select * from {{ ref('daily_activity') }}
+
+    ),
+
+{%- endif %}
 
 latest_profiles as (
 
@@ -31,7 +89,8 @@ latest_profiles as (
         min_by(level, struct(event_at, item_in_session)) as first_level,
         max_by(level, struct(event_at, item_in_session)) as current_level,
         min(case when page = 'Cancellation Confirmation' then event_at end) as churned_at,
-        min(case when page = 'Submit Downgrade' then event_at end) as first_downgrade_submitted_at
+        min(case when page = 'Submit Downgrade' then event_at end) as first_downgrade_submitted_at,
+        max(loaded_at) as loaded_at
     from events
     group by user_id
 
@@ -56,7 +115,8 @@ profiles as (
         latest_profiles.first_level,
         latest_profiles.current_level,
         latest_profiles.churned_at,
-        latest_profiles.first_downgrade_submitted_at
+        latest_profiles.first_downgrade_submitted_at,
+        latest_profiles.loaded_at
     from latest_profiles
 
 ),
@@ -115,7 +175,9 @@ final as (
         coalesce(lifetime_activity.active_days, 0) as active_days,
         coalesce(lifetime_activity.songs, 0) as songs,
         coalesce(lifetime_activity.sessions, 0) as sessions,
-        coalesce(lifetime_activity.listen_hours, 0) as listen_hours
+        coalesce(lifetime_activity.listen_hours, 0) as listen_hours,
+        profiles.loaded_at,
+        current_timestamp() as updated_at
     from profiles
     left join level_history
         on profiles.user_id = level_history.user_id

@@ -53,7 +53,8 @@ with per_rule as (
     select
         'relationships({{ column }} -> {{ parent.identifier }})' as rule,
         count(*) as failing_rows
-    from {{ model }} as child
+    {#- `model` may be a filtered subquery with its own alias (a test's `where`). #}
+    from (select * from {{ model }}) as child
     left anti join {{ parent }} as parent on child.{{ column }} = parent.{{ column }}
     where child.{{ column }} is not null
     {%- endfor %}
