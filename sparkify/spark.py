@@ -55,8 +55,9 @@ def remove_uncommitted_tables(settings: cfg.Settings) -> list[Path]:
     """Delete what a process killed while writing left behind; call with the metastore lock held, so no
     writer is alive. On Delta: table folders that never got a first commit (nothing read them, and Spark
     refuses to create a table over a non-empty folder). On Parquet: table folders whose first write never
-    committed (files but no `_SUCCESS`, which Spark writes last), and Spark's `_temporary` and
-    `.spark-staging-*` folders inside the others (uncommitted output of a later write).
+    committed (files but no `_SUCCESS`, which Spark writes last), and Spark's `_temporary` folders inside
+    the others (uncommitted output of a later write); a table with a `.spark-staging-*` folder, a partition
+    overwrite killed while it ran, is emptied, so that the next build recomputes it from its parents.
     A lakehouse written in the other format is refused first (SettingsError): by this format's rules its
     committed tables look uncommitted."""
     check_format_unchanged(settings, record=False)
@@ -71,13 +72,36 @@ def remove_uncommitted_tables(settings: cfg.Settings) -> list[Path]:
                 debris = [] if has_delta_commit(table_dir) else [table_dir]
             elif is_half_created_parquet(table_dir):
                 debris = [table_dir]
+            elif interrupted_partition_overwrite(table_dir) and table_dir.name not in ml_tables():
+                # Spark replaces the partitions one by one, deleting each before moving the new one in: a kill
+                # in between can lose partitions. Emptied, the table is recomputed whole by the next build.
+                log.info("sparkify: emptying %s: a partition overwrite was killed while it committed, so "
+                         "partitions may be missing; the next build recomputes the table from its parents", table_dir)
+                debris = list(table_dir.iterdir())
             else:
                 debris = [d for d in table_dir.iterdir() if d.is_dir() and is_staging_dir(d.name)]
             for path in debris:
-                shutil.rmtree(path)
+                if path.is_dir():
+                    shutil.rmtree(path)
+                else:
+                    path.unlink()
                 removed.append(path)
-                log.info("sparkify: removed %s, left uncommitted by a process that was killed", path)
+                log.info("sparkify: removed %s, left by a process that was killed", path)
     return removed
+
+
+def interrupted_partition_overwrite(table_dir: Path) -> bool:
+    """A Parquet partition overwrite stages the new partitions in `.spark-staging-*` and removes that folder
+    last: while it is there, the commit may have stopped between deleting an old partition and moving in
+    the new one."""
+    return any(d.name.startswith(".spark-staging") and d.is_dir() for d in table_dir.iterdir())
+
+
+def ml_tables() -> set[str]:
+    """The tables the ML script writes (the `ml` source of the dbt project): no build can recompute them."""
+    sources = yaml.safe_load((cfg.PROJECT_ROOT / "dbt_project" / "models" / "staging" / "_sparkify__sources.yml")
+                             .read_text())["sources"]
+    return {table["name"] for source in sources if source["name"] == "ml" for table in source["tables"]}
 
 
 def is_half_created_parquet(table_dir: Path) -> bool:

@@ -1,12 +1,13 @@
 {#-
     How the full-history models stay incremental (README, "What a build recomputes").
 
-    Every row of an incremental model carries `loaded_at`, the load of the newest event behind it, and
-    `updated_at`, when a build last wrote it. A model finds what it has not seen by comparing its parent's
-    `loaded_at` with its own newest one (its watermark), recomputes whole date partitions from that, and
-    overwrites those partitions (`insert_overwrite`, on Delta and Parquet alike). A table holds every load
-    up to its watermark, so a build killed half-way leaves the later models behind, and the next build
-    catches them up. Data tests check the rows this build wrote (`updated_at >= __this_run__`).
+    Each incremental model recomputes whole date partitions and overwrites them (`insert_overwrite`, on
+    Delta and Parquet alike). Its rows carry `updated_at`, when a build wrote them. int_events_sessionized
+    also keeps each event's `loaded_at`: it recomputes every (user, sessionId) with an event staging loaded
+    after its own newest `loaded_at`. The models below it recompute from the rows their parent wrote after
+    their own newest `updated_at`, which are every event of every pair that changed. A table holds all
+    its parent wrote up to its newest row, so a build killed half-way leaves the later models behind, and
+    the next build catches them up. Data tests check the rows this build wrote (`updated_at >= __this_run__`).
 
     A model is rebuilt in full, as with `--full-refresh`, when its definition changed since its table
     was built: its SQL, the macros and vars it uses, or the definition of anything upstream (a seed's
@@ -31,22 +32,29 @@
     {%- if relation is none -%}
         {{ return(false) }}
     {%- endif -%}
-    {{ return(stored_definition(relation) != definition_fingerprint(model)) }}
+    {%- set changed = stored_definition(relation) != definition_fingerprint(model) -%}
+    {%- if changed and model.compiled -%}
+        {#- Asked again by the materialization, once the SQL is compiled: say it once. -#}
+        {{ log(this.identifier ~ ": its definition changed since the table was built (its SQL, a var, a macro or "
+               ~ "something upstream): rebuilding it in full", info=true) }}
+    {%- endif -%}
+    {{ return(changed) }}
 {%- endmacro %}
 
-{#- post-hook of every incremental model: keep the definition it was built from, when it changed. -#}
-{% macro store_definition() -%}
+{#- dbt-spark's table properties, plus the definition an incremental model's table is created from: it changes
+    only when the table is created again (a full build), which is when it must. -#}
+{% macro spark__tblproperties_clause() -%}
+    {%- set properties = config.get('tblproperties') or {} -%}
     {%- if execute and model.config.materialized == 'incremental' -%}
-        {%- set fingerprint = definition_fingerprint(model) -%}
-        {%- set stored = stored_definition(this) -%}
-        {%- if stored != fingerprint -%}
-            {%- if stored and not flags.FULL_REFRESH -%}
-                {{ log(this.identifier ~ ": its definition changed since the table was built (its SQL, a var, a "
-                       ~ "macro or something upstream), so it was rebuilt in full", info=true) }}
-            {%- endif %}
-            alter table {{ this }} set tblproperties ('sparkify.definition' = '{{ fingerprint }}')
-        {%- endif -%}
+        {%- set properties = dict(properties, **{'sparkify.definition': definition_fingerprint(model)}) -%}
     {%- endif -%}
+    {%- if properties %}
+        tblproperties (
+            {%- for name, value in properties.items() %}
+                '{{ name }}' = '{{ value }}'{{ ',' if not loop.last }}
+            {%- endfor %}
+        )
+    {%- endif %}
 {%- endmacro %}
 
 {% macro stored_definition(relation) -%}
@@ -56,44 +64,64 @@
     {{ return(none) }}
 {%- endmacro %}
 
-{#- The fingerprint of a node's definition: its SQL, the macros it calls (and theirs), the values of the vars
-    they name, and its parents' fingerprints (a seed: its file's checksum). Data never enters it. -#}
-{% macro definition_fingerprint(node) -%}
+{#- The fingerprint of a node's definition: its SQL, the project macros it calls (found in the text, so that both
+    branches of an incremental model count, whichever one ran), theirs, the values of the vars they name, and
+    its parents' fingerprints (a seed: its file's checksum). Data never enters it. -#}
+{% macro definition_fingerprint(node, memo=none) -%}
     {%- if node.resource_type == 'seed' -%}
         {{ return('seed:' ~ node.checksum.checksum) }}
     {%- elif node.resource_type != 'model' -%}
         {{ return(node.resource_type) }}
     {%- endif -%}
+    {#- Each node's fingerprint and the project's macros, once per call from outside. -#}
+    {%- if memo is none -%}
+        {%- set memo = {'nodes': {}, 'macros': {}} -%}
+        {%- for name, value in context.items()
+                if value.macro is defined and value.macro.package_name == project_name -%}
+            {%- do memo.macros.update({name: value.macro.macro_sql}) -%}
+        {%- endfor -%}
+    {%- endif -%}
+    {%- if node.unique_id in memo.nodes -%}
+        {{ return(memo.nodes[node.unique_id]) }}
+    {%- endif -%}
     {%- set code = [node.raw_code] -%}
-    {%- set macros = node.depends_on.macros | list -%}
-    {%- for unique_id in macros -%}
-        {#- The project's own macros (dbt's and the adapter's come with the installed versions). -#}
-        {%- set package, name = unique_id.split('.')[1:] -%}
-        {%- set generator = context.get(name) if package == project_name else none -%}
-        {%- set macro = generator.macro if generator is not none else none -%}
-        {%- if macro -%}
-            {%- do code.append(macro.macro_sql) -%}
-            {%- for called in macro.depends_on.macros if called not in macros -%}
-                {%- do macros.append(called) -%}
-            {%- endfor -%}
-        {%- endif -%}
+    {%- set called = [] -%}
+    {#- A worklist: each macro found adds its own code to search (at most as many rounds as there are macros). -#}
+    {%- for round in range(memo.macros | length + 1) if round < code | length -%}
+        {%- for name in modules.re.findall('\\b(\\w+)\\s*\\(', code[round]) | unique | sort
+                if name in memo.macros and name not in called -%}
+            {%- do called.append(name) -%}
+            {%- do code.append(memo.macros[name]) -%}
+        {%- endfor -%}
     {%- endfor -%}
     {%- set parts = code | list -%}
-    {%- for name in modules.re.findall("var\(\s*['\"](\w+)['\"]", code | join('\n')) | unique | sort -%}
+    {%- for name in modules.re.findall('var\\(\\s*[\'"](\\w+)[\'"]', code | join(' ')) | unique | sort -%}
         {%- do parts.append(name ~ '=' ~ (var(name, none) | tojson)) -%}
     {%- endfor -%}
-    {%- for parent in node.depends_on.nodes | sort -%}
+    {#- The parsed node's parents: the same whichever branch the SQL was compiled with. -#}
+    {%- for parent in (graph.nodes.get(node.unique_id) or node).depends_on.nodes | sort -%}
         {%- set parent_node = graph.nodes.get(parent) or graph.sources.get(parent) -%}
-        {%- do parts.append(parent ~ '=' ~ definition_fingerprint(parent_node)) -%}
+        {%- do parts.append(parent ~ '=' ~ definition_fingerprint(parent_node, memo)) -%}
     {%- endfor -%}
-    {{ return(local_md5(parts | join('|'))) }}
+    {%- set fingerprint = local_md5(parts | join('|')) -%}
+    {%- do memo.nodes.update({node.unique_id: fingerprint}) -%}
+    {{ return(fingerprint) }}
 {%- endmacro %}
 
-{#- The newest load this model's table has seen (`loaded_at`, the load of the newest event behind a row): a
-    parent's rows loaded after it are what it has not seen yet. -#}
-{% macro watermark() -%}
-    {%- set newest = run_query("select cast(max(loaded_at) as string) from " ~ this).columns[0].values()[0] -%}
-    {{ return("timestamp '" ~ (newest or '1970-01-01 00:00:00') ~ "'") }}
+{#- int_events_sessionized: the newest load it has seen; staging rows loaded after it are new to it. -#}
+{% macro loaded_since_this_table() -%}
+    (select coalesce(max(loaded_at), timestamp '1970-01-01') from {{ this }})
+{%- endmacro %}
+
+{#- The models below int_events_sessionized: the rows a parent wrote after this table's newest are new to it. -#}
+{% macro written_since_this_table() -%}
+    (select coalesce(max(updated_at), timestamp '1970-01-01') from {{ this }})
+{%- endmacro %}
+
+{#- The dates of the rows `parent` wrote since this table's newest row: the partitions to recompute. -#}
+{% macro dates_written_since_this_table(parent, column='event_date') -%}
+    {{ return(literal_list(
+        "select distinct " ~ column ~ " from " ~ parent ~ " where updated_at > " ~ written_since_this_table())) }}
 {%- endmacro %}
 
 {#- The distinct values of the first column of a query, as SQL literals for a partition filter. -#}
@@ -140,12 +168,19 @@
     timestamp '{{ run_started_at.strftime("%Y-%m-%d %H:%M:%S") }}'
 {%- endmacro %}
 
-{#- dbt's get_where_subquery, plus one word for a test's `where`: `__this_run__` becomes this invocation's
+{#- dbt's get_where_subquery, plus two words for a test's `where`: `__this_run__` becomes this invocation's
     start, so `where: "updated_at >= __this_run__"` tests the rows this build wrote (all of them on a full
-    refresh, when every row is written). -#}
+    refresh, when every row is written); `__users_written_this_run__` is the users this build recomputed,
+    for a view without build times (int_level_changes). -#}
 {% macro get_where_subquery(relation) -%}
     {%- set where = config.get('where') -%}
     {%- if where -%}
+        {%- if '__users_written_this_run__' in where -%}
+            {%- set users_written -%}
+                (select user_id from {{ ref('users') }} where updated_at >= {{ this_run_started() }})
+            {%- endset -%}
+            {%- set where = where | replace('__users_written_this_run__', users_written) -%}
+        {%- endif -%}
         {%- set where = where | replace('__this_run__', this_run_started()) -%}
         {%- set filtered -%}
             (select * from {{ relation }} where {{ where }}) dbt_subquery
@@ -156,8 +191,8 @@
     {%- endif -%}
 {%- endmacro %}
 
-{#- Every event date of the (user, sessionId) pairs that have an event loaded after `since` in `relation`
-    (staging or int_events_sessionized): the dates whose sessions and daily activity those events can change. -#}
+{#- Every event date of the (user, sessionId) pairs that have an event loaded after `since` in staging: the
+    dates whose sessions those events can change (int_events_sessionized). -#}
 {% macro dates_of_pairs_loaded_since(relation, since) -%}
     {%- set query %}
         select distinct events.event_date

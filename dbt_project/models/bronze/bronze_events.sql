@@ -5,20 +5,19 @@
     so that raw lines = sum(line_count) and nothing is lost.
 
     Incremental by file: a run reads only sound files that are not loaded yet (see new_event_files and
-    sparkify/raw_files.py; corrupt files are listed in rejected_files instead). On Parquet the run
-    overwrites the event-date partitions it touches, so it re-selects their existing rows; on
-    Delta it merges on (source_file, line_hash).
+    sparkify/raw_files.py; corrupt files are listed in rejected_files instead). The run overwrites the
+    event-date partitions it touches, so it re-selects their existing rows (Delta and Parquet alike: a
+    merge would read the whole table to match keys).
 -#}
 {{
     config(
-        incremental_strategy=incremental_strategy(),
-        unique_key=['source_file', 'line_hash'],
+        incremental_strategy='insert_overwrite',
         partition_by=['event_date'],
-        on_schema_change='fail',
     )
 }}
 
-{%- set new_files = new_event_files(this if is_incremental() else none) -%}
+{%- set incremental = is_incremental() -%}
+{%- set new_files = new_event_files(this if incremental else none) -%}
 
 with pages as (
 
@@ -196,7 +195,7 @@ new_rows as (
 
 ),
 
-{%- if is_incremental() and incremental_strategy() == 'insert_overwrite' %}
+{%- if incremental %}
 
     touched_partitions as (
 
@@ -219,7 +218,7 @@ new_rows as (
 final as (
 
     select * from new_rows
-    {%- if is_incremental() and incremental_strategy() == 'insert_overwrite' %}
+    {%- if incremental %}
         union all
         select * from existing_rows_of_touched_partitions
     {%- endif %}

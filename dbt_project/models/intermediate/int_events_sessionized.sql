@@ -11,13 +11,12 @@
     config(
         incremental_strategy='insert_overwrite',
         partition_by=['event_date'],
-        on_schema_change='fail',
     )
 }}
 
 {%- set incremental = is_incremental() %}
 {%- if incremental %}
-    {%- set since = watermark() %}
+    {%- set since = loaded_since_this_table() %}
     {%- set dates = dates_of_pairs_loaded_since(ref('stg_sparkify__events'), since) %}
 {%- endif %}
 

@@ -1,14 +1,13 @@
 {#-
     One row per user per active day: how much they listened and what they did, by page category.
 
-    Incremental: the dates that hold an event of a (user, sessionId) with an event this table has not
-    seen are recomputed whole (a late event can move a session start to another day).
+    Incremental: the dates int_events_sessionized rewrote since this table's last build are recomputed
+    whole (a late event can move a session start to another day, and int rewrites the whole session).
 -#}
 {{
     config(
         incremental_strategy='insert_overwrite',
         partition_by=['activity_date'],
-        on_schema_change='fail',
     )
 }}
 
@@ -16,7 +15,7 @@ with events as (
 
     select * from {{ ref('int_events_sessionized') }}
     {%- if is_incremental() %}
-        where {{ in_dates('event_date', dates_of_pairs_loaded_since(ref('int_events_sessionized'), watermark())) }}
+        where {{ in_dates('event_date', dates_written_since_this_table(ref('int_events_sessionized'))) }}
     {%- endif %}
 
 ),
@@ -58,7 +57,6 @@ final as (
         min(event_at) as first_event_at,
         max(case when category != 'cancel' then event_at end) as last_event_at,
         max_by(level, struct(event_at, item_in_session)) as last_level,
-        max(loaded_at) as loaded_at,
         current_timestamp() as updated_at,
         event_date as activity_date
     from categorized

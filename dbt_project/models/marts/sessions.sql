@@ -1,22 +1,20 @@
 {#-
     One row per session (see int_events_sessionized for how sessions are cut).
 
-    Incremental: the sessions of every (user, sessionId) with an event this table has not seen are
-    recomputed, and the session dates that hold them, before or after, are rewritten; the other sessions
-    of those dates are kept as they were.
+    Incremental: the sessions of every (user, sessionId) that int_events_sessionized rewrote since this
+    table's last build are recomputed, and the session dates that held or hold them are rewritten; the
+    other sessions of those dates are kept as they were.
 -#}
 {{
     config(
         incremental_strategy='insert_overwrite',
         partition_by=['session_date'],
-        on_schema_change='fail',
     )
 }}
 
 {%- set incremental = is_incremental() %}
 {%- if incremental %}
-    {%- set since = watermark() %}
-    {%- set dates = dates_of_pairs_loaded_since(ref('int_events_sessionized'), since) %}
+    {%- set dates = dates_written_since_this_table(ref('int_events_sessionized')) %}
 {%- endif %}
 
 with events as (
@@ -36,23 +34,20 @@ pages as (
 
 {%- if incremental %}
 
+    {#- int_events_sessionized rewrites every event of a pair that changed: these are whole pairs. #}
+    recomputed_events as (
+
+        select * from events
+        where updated_at > {{ written_since_this_table() }}
+
+    ),
+
     touched_pairs as (
 
         select distinct
             user_id,
             session_id
-        from events
-        where loaded_at > {{ since }}
-
-    ),
-
-    recomputed_events as (
-
-        select events.*
-        from events
-        left semi join touched_pairs
-            on events.user_id = touched_pairs.user_id
-                and events.session_id = touched_pairs.session_id
+        from recomputed_events
 
     ),
 
@@ -109,7 +104,6 @@ recomputed as (
             sum(case when category = '{{ category }}' then 1 else 0 end) as {{ category }}_events,
         {%- endfor %}
         min_by(level, struct(event_at, item_in_session)) as level_at_start,
-        max(loaded_at) as loaded_at,
         current_timestamp() as updated_at,
         min(event_date) as session_date
     from categorized

@@ -7,8 +7,9 @@
     pages never feed a feature. Labels look at (as_of, as_of + churn_horizon_days] and are null
     when the data does not reach that far.
 
-    Incremental: an as_of date is recomputed whole when events it has not seen can change it (an event
-    before as_of feeds its lifetime features; one within the horizon after it, its labels), when it is
+    Incremental: an as_of date is recomputed whole when events int_events_sessionized rewrote since this
+    table's last build can change it (an event before as_of feeds its lifetime features; one within the
+    horizon after it, its labels), when it is
     the scoring date, or when its row in int_as_of_dates changed (a label window closed, a new date).
     Dates that are no longer as_of dates (the previous scoring date) are removed.
 -#}
@@ -16,7 +17,6 @@
     config(
         incremental_strategy='insert_overwrite',
         partition_by=['as_of_date'],
-        on_schema_change='fail',
         post_hook="{{ clear_partitions('as_of_date', literal_list(
             'select distinct as_of_date from ' ~ this ~ ' where as_of_date not in (select as_of_date from '
             ~ ref('int_as_of_dates') ~ ')')) }}",
@@ -27,11 +27,11 @@
 {%- set incremental = is_incremental() %}
 {%- if incremental %}
     {%- set touched_dates_query %}
-        with first_new_event as (
+        with first_rewritten_event as (
 
             select min(event_date) as event_date
             from {{ ref('int_events_sessionized') }}
-            where loaded_at > {{ watermark() }}
+            where updated_at > {{ written_since_this_table() }}
 
         ),
 
@@ -47,11 +47,11 @@
 
         select as_of_dates.as_of_date
         from {{ ref('int_as_of_dates') }} as as_of_dates
-        cross join first_new_event
+        cross join first_rewritten_event
         left join built
             on as_of_dates.as_of_date = built.as_of_date
         where as_of_dates.is_scoring_date
-            or as_of_dates.as_of_date >= date_sub(first_new_event.event_date, {{ var('churn_horizon_days') }})
+            or as_of_dates.as_of_date >= date_sub(first_rewritten_event.event_date, {{ var('churn_horizon_days') }})
             or built.as_of_date is null
             or built.is_scoring_date != as_of_dates.is_scoring_date
             or built.is_label_complete != as_of_dates.is_label_complete
@@ -130,8 +130,7 @@ windowed as (
         sum(case when days_before_as_of between 8 and 14 then song_events else 0 end) as songs_week_before,
         sum(case when days_before_as_of between 8 and 14 then 1 else 0 end) as active_days_week_before,
         max(last_event_at) as last_event_at,
-        max_by(last_level, activity_date) as level_at_as_of,
-        max(loaded_at) as loaded_at
+        max_by(last_level, activity_date) as level_at_as_of
     from history
     group by
         user_id,
@@ -228,7 +227,6 @@ final as (
         {%- for name, _ in feature_scalars() %}
             featured.{{ name }},
         {%- endfor %}
-        featured.loaded_at,
         current_timestamp() as updated_at,
         {#- The partition column last, where Spark keeps it in a Parquet table. #}
         featured.as_of_date

@@ -1,7 +1,8 @@
 {#-
     One row per user: profile, subscription history, churn, and lifetime activity.
 
-    Incremental on Delta: the users with an event this table has not seen are recomputed and merged in.
+    Incremental on Delta: the users int_events_sessionized rewrote events of since this table's last build
+    are recomputed and merged in.
     On Parquet, which cannot replace rows of an unpartitioned table, it is rebuilt whole.
 -#}
 {{
@@ -9,7 +10,6 @@
         materialized='incremental' if table_format() == 'delta' else 'table',
         incremental_strategy='merge',
         unique_key='user_id',
-        on_schema_change='fail',
     )
 }}
 
@@ -22,7 +22,7 @@
 
         select distinct user_id
         from {{ ref('int_events_sessionized') }}
-        where loaded_at > {{ watermark() }}
+        where updated_at > {{ written_since_this_table() }}
 
     ),
 
@@ -89,8 +89,7 @@ latest_profiles as (
         min_by(level, struct(event_at, item_in_session)) as first_level,
         max_by(level, struct(event_at, item_in_session)) as current_level,
         min(case when page = 'Cancellation Confirmation' then event_at end) as churned_at,
-        min(case when page = 'Submit Downgrade' then event_at end) as first_downgrade_submitted_at,
-        max(loaded_at) as loaded_at
+        min(case when page = 'Submit Downgrade' then event_at end) as first_downgrade_submitted_at
     from events
     group by user_id
 
@@ -115,8 +114,7 @@ profiles as (
         latest_profiles.first_level,
         latest_profiles.current_level,
         latest_profiles.churned_at,
-        latest_profiles.first_downgrade_submitted_at,
-        latest_profiles.loaded_at
+        latest_profiles.first_downgrade_submitted_at
     from latest_profiles
 
 ),
@@ -176,7 +174,6 @@ final as (
         coalesce(lifetime_activity.songs, 0) as songs,
         coalesce(lifetime_activity.sessions, 0) as sessions,
         coalesce(lifetime_activity.listen_hours, 0) as listen_hours,
-        profiles.loaded_at,
         current_timestamp() as updated_at
     from profiles
     left join level_history

@@ -6,10 +6,8 @@
 {{
     config(
         materialized='incremental',
-        incremental_strategy=incremental_strategy(),
-        unique_key='event_id',
+        incremental_strategy='insert_overwrite',
         partition_by=['event_date'],
-        on_schema_change='fail',
     )
 }}
 

@@ -22,6 +22,7 @@ final as (
         level,
         line_count,
         source_file,
+        loaded_at,
         event_date
     from bronze_events
 
