@@ -68,15 +68,16 @@ venv: $(SETUP) ## create .venv, install the pinned dependencies, fetch the Delta
 $(DEMO_EVENTS): | $(STAMP)
 	$(PY) -m sparkify.generate $(DEMO_ARGS) --out $@
 
-run: pipeline ## build, train, score and serve the dashboard (demo data unless SPARKIFY_EVENTS is set)
+run: pipeline ## build, score (training a model the first time) and serve the dashboard (demo data unless SPARKIFY_EVENTS is set)
 	@echo "Lakehouse ready under $(SPARKIFY_HOME)/warehouse; starting the dashboard"
 	$(PY) -m dashboard
 
-# One process, one SparkSession (sparkify/pipeline.py); the cluster target has no such process to share.
+# One process, one SparkSession (sparkify/pipeline.py); the cluster target has no such process to share, and trains.
+# The daily job (README, "Daily runs"): it scores with models/latest and trains only without one or with --retrain.
 ifeq ($(SPARKIFY_TARGET),cluster)
 pipeline: build train
 else
-pipeline: $(SETUP) ## build, train, score, refresh customers: one process (no dashboard; TRAIN_ARGS for the ML script)
+pipeline: $(SETUP) ## daily: build, score with the current model, refresh customers; trains the first time or with TRAIN_ARGS=--retrain
 	$(PY) -m sparkify.pipeline $(TRAIN_ARGS)
 endif
 

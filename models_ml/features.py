@@ -60,9 +60,14 @@ def feature_columns(df: DataFrame) -> list[str]:
     ]
 
 
+def missing_features(available: list[str], wanted: tuple[str, ...]) -> list[str]:
+    """The wanted columns the mart lacks, in the wanted order."""
+    return [name for name in wanted if name not in available]
+
+
 def choose_features(available: list[str], wanted: tuple[str, ...] = COMPACT_FEATURES) -> list[str]:
     """The compact set, or a clear error naming the columns the mart lacks."""
-    missing = [name for name in wanted if name not in available]
+    missing = missing_features(available, wanted)
     if missing:
         raise UsageError(
             f"user_features lacks the feature column(s) {', '.join(missing)}: "

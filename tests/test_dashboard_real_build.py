@@ -18,15 +18,16 @@ def table(home, name):
 
 @pytest.fixture(scope="module")
 def scored(built_lakehouse, spark):
-    """`make pipeline` (quick training) on the test build, in this process and its SparkSession: dbt
-    build, train, score, refresh `customers`. Returns the home and the run it recorded."""
+    """`make pipeline TRAIN_ARGS='--retrain --quick ...'` on the test build, in this process and its SparkSession:
+    dbt build, train (also when another test trained a model already), score, refresh `customers`. Returns the
+    home and the run it recorded."""
     from sparkify import pipeline
 
     if built_lakehouse.table_format.name != "delta":
         pytest.fail("the session lakehouse is expected on Delta here")
     before = set(table(built_lakehouse.home, "model_runs")["run_id"]) if (
         built_lakehouse.home / "warehouse" / "sparkify.db" / "model_runs").exists() else set()
-    assert pipeline.main(["--quick", "--models", "baseline,logreg", "--seed", "3"]) == 0
+    assert pipeline.main(["--retrain", "--quick", "--models", "baseline,logreg", "--seed", "3"]) == 0
     new = set(table(built_lakehouse.home, "model_runs")["run_id"]) - before
     assert len(new) == 1, new
     return built_lakehouse.home, new.pop()
