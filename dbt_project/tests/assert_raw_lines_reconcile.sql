@@ -60,17 +60,47 @@ staged as (
 
 ),
 
+line_counts as (
+
+    select
+        coalesce(sum(line_count), 0) as raw_lines,
+        coalesce(sum(case when record_status = 'quarantined' then line_count end), 0) as quarantined,
+        coalesce(sum(case when record_status = 'guest' then line_count end), 0) as guest
+    from this_run
+
+),
+
+event_counts as (
+
+    select
+        coalesce(sum(lines), 0) as event_lines,
+        count(*) as distinct_events
+    from this_run_events
+
+),
+
+staged_counts as (
+
+    select
+        count_if(is_new) as clean_events,
+        count(*) as staged_events
+    from staged
+
+),
+
 terms as (
 
     select
-        (select coalesce(sum(line_count), 0) from this_run) as raw_lines,
-        (select count(*) from staged where is_new) as clean_events,
-        (select coalesce(sum(lines), 0) from this_run_events) - (select count(*) from staged where is_new)
-            as duplicates_removed,
-        (select coalesce(sum(line_count), 0) from this_run where record_status = 'quarantined') as quarantined,
-        (select coalesce(sum(line_count), 0) from this_run where record_status = 'guest') as guest,
-        (select count(*) from this_run_events) as distinct_events,
-        (select count(*) from staged) as staged_events
+        line_counts.raw_lines,
+        staged_counts.clean_events,
+        line_counts.quarantined,
+        line_counts.guest,
+        event_counts.distinct_events,
+        staged_counts.staged_events,
+        event_counts.event_lines - staged_counts.clean_events as duplicates_removed
+    from line_counts
+    cross join event_counts
+    cross join staged_counts
 
 ),
 

@@ -34,9 +34,9 @@ pages as (
 
 {%- if incremental %}
 
-    {#- int_events_sessionized rewrites every event of a pair that changed: these are whole pairs. #}
     recomputed_events as (
 
+        {#- int_events_sessionized rewrites every event of a pair that changed: these are whole pairs. #}
         select * from events
         where updated_at > {{ written_since_this_table() }}
 

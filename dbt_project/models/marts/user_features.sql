@@ -58,6 +58,7 @@
     {%- endset %}
     {%- set dates = literal_list(touched_dates_query) %}
 {%- endif %}
+{%- set first_label_date = (dates | min if dates else "date '9999-12-31'") if incremental else "date '0001-01-01'" %}
 
 with as_of_dates as (
 
@@ -82,15 +83,12 @@ users as (
 
 downgrades as (
 
+    {#- Labels look forward from as_of: an incremental run needs none before its first recomputed date. #}
     select
         user_id,
         event_at
     from {{ ref('stg_sparkify__events') }}
-    where page = 'Submit Downgrade'
-    {%- if incremental %}
-        {#- Labels look forward from as_of: the events before the first recomputed date cannot count. #}
-        and event_date >= {{ dates | min if dates else "date '9999-12-31'" }}
-    {%- endif %}
+    where page = 'Submit Downgrade' and event_date >= {{ first_label_date }}
 
 ),
 
