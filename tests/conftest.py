@@ -172,14 +172,18 @@ TABLE_KEYS = {
 }
 
 
+# Columns that say when a row was loaded or written: two builds of the same files differ in them.
+BOOKKEEPING = ("loaded_at", "updated_at")
+
+
 def delta_rows(path: Path, version: int | None = None) -> pd.DataFrame:
-    """A table's rows as deltalake reads them, in key order, without load times and nested columns."""
+    """A table's rows as deltalake reads them, in key order, without load and write times and nested columns."""
     from deltalake import DeltaTable
 
     frame = DeltaTable(str(path), version=version).to_pandas()
     nested = [c for c in frame.columns if frame[c].dtype == object
               and frame[c].map(lambda v: hasattr(v, "__len__") and not isinstance(v, str)).any()]
-    frame = frame.drop(columns=[c for c in ["loaded_at", *nested] if c in frame.columns])
+    frame = frame.drop(columns=[c for c in [*BOOKKEEPING, *nested] if c in frame.columns])
     return frame[sorted(frame.columns)].sort_values(TABLE_KEYS[path.name]).reset_index(drop=True)
 
 

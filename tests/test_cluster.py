@@ -26,6 +26,7 @@ import pandas as pd
 import pyarrow.dataset as ds
 import pytest
 
+from conftest import BOOKKEEPING
 from sparkify import cluster as cl
 from sparkify import settings as cfg
 
@@ -82,7 +83,7 @@ def table_rows(home: Path, table: str, table_format: str) -> pd.DataFrame:
         frame = DeltaTable(str(path)).to_pandas()
     else:
         frame = ds.dataset(str(path), format="parquet", partitioning="hive").to_table().to_pandas()
-    frame = frame.drop(columns=[c for c in ("loaded_at",) if c in frame.columns])
+    frame = frame.drop(columns=[c for c in BOOKKEEPING if c in frame.columns])
     return frame[sorted(frame.columns)].sort_values(["user_id", "as_of_date"]).reset_index(drop=True)
 
 

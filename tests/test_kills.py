@@ -28,6 +28,7 @@ import pandas as pd
 import pyarrow.dataset as ds
 import pytest
 
+from conftest import BOOKKEEPING
 from sparkify import settings as cfg
 
 pytestmark = [pytest.mark.spark, pytest.mark.slow]
@@ -114,8 +115,8 @@ def rows(table_dir: Path) -> pd.DataFrame:
     else:
         hive = ds.HivePartitioning.discover(null_fallback="__HIVE_DEFAULT_PARTITION__")
         table = ds.dataset(str(table_dir), format="parquet", partitioning=hive).to_table()
-    # load times differ by nature, and the session's files are copies made at other times
-    columns = sorted(c for c in table.column_names if c not in ("loaded_at", "source_file_modified_at"))
+    # load and write times differ by nature, and the session's files are copies made at other times
+    columns = sorted(c for c in table.column_names if c not in (*BOOKKEEPING, "source_file_modified_at"))
     frame = pd.DataFrame({c: [str(plain(v)) for v in table.column(c).to_pylist()] for c in columns})
     for column in {"source_file", "path"} & set(columns):  # the two builds read copies in other folders
         frame[column] = frame[column].map(lambda v: v.rsplit("/", 1)[-1])

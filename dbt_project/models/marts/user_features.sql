@@ -9,8 +9,8 @@
 
     Incremental: an as_of date is recomputed whole when events int_events_sessionized rewrote since this
     table's last build can change it (an event before as_of feeds its lifetime features; one within the
-    horizon after it, its labels), when it is
-    the scoring date, or when its row in int_as_of_dates changed (a label window closed, a new date).
+    horizon after it, its labels; the scoring date is the newest, so any such event reaches it), or when its row
+    in int_as_of_dates changed (a label window closed, a new date). A build with nothing new writes nothing.
     Dates that are no longer as_of dates (the previous scoring date) are removed.
 -#}
 {{
@@ -50,8 +50,7 @@
         cross join first_rewritten_event
         left join built
             on as_of_dates.as_of_date = built.as_of_date
-        where as_of_dates.is_scoring_date
-            or as_of_dates.as_of_date >= date_sub(first_rewritten_event.event_date, {{ var('churn_horizon_days') }})
+        where as_of_dates.as_of_date >= date_sub(first_rewritten_event.event_date, {{ var('churn_horizon_days') }})
             or built.as_of_date is null
             or built.is_scoring_date != as_of_dates.is_scoring_date
             or built.is_label_complete != as_of_dates.is_label_complete
