@@ -134,9 +134,13 @@ def test_incremental_run_adds_only_the_new_day(first_build, incremental_build, f
     assert set(old_events["event_id"]) == set(first_build["stg_sparkify__events"]["event_id"])
 
 
-def test_rerun_without_new_files_changes_nothing(incremental_build, rerun_build):
+def test_rerun_without_new_files_changes_nothing(incremental_build, rerun_build, fixture_files):
+    # On Parquet users is a table every build rewrites (dbt_project/models/marts/users.sql): the same rows, a new
+    # write time. Every other table, and users on Delta, is incremental: a re-run writes nothing, so even
+    # updated_at stays.
+    rewritten = {"users"} if fixture_files.settings.table_format.name == "parquet" else set()
     for table, frame in incremental_build.items():
-        ordered = sorted(frame.columns)
+        ordered = sorted(c for c in frame.columns if not (table in rewritten and c == "updated_at"))
         keys = [c for c in ("source_file", "line_hash", "event_id", "session_key", "user_id", "as_of_date",
                             "activity_date") if c in frame.columns]
         expected = frame[ordered].sort_values(keys).reset_index(drop=True)
