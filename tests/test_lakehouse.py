@@ -170,11 +170,14 @@ def test_column_rules_name_each_broken_rule_with_the_rows_that_break_it(built_la
             "as_of_date": [day, day, week, day, week, dt.date(2018, 10, 9), None],
             "churned_within_horizon": [0, 0, 1, 2, None, 0, 1],
             "is_paid": [1, 0, 3, 1, 0, None, 0],
+            # the test checks the rows a build wrote (updated_at since the run began): these all are
+            "updated_at": [dt.datetime.now() + dt.timedelta(days=1)] * 7,
         }, dtype=object),
         "users": pd.DataFrame({"user_id": ["1", "2"]}),
         "int_as_of_dates": pd.DataFrame({"as_of_date": [day, week]}),
     }
-    types = {"user_id": "string", "as_of_date": "date", "churned_within_horizon": "int", "is_paid": "int"}
+    types = {"user_id": "string", "as_of_date": "date", "churned_within_horizon": "int", "is_paid": "int",
+             "updated_at": "timestamp"}
     sql = test["compiled_code"]
     for unique_id in test["depends_on"]["nodes"]:
         node = nodes[unique_id]
