@@ -42,4 +42,4 @@ def test_user_features_columns_are_the_registry_columns(built_lakehouse, spark):
     assert [c for c in columns if c in set(generated)] == generated
     assert set(columns) - set(generated) == {
         "user_id", "as_of_date", "as_of_at", "is_scoring_date", "is_label_complete",
-        "churned_within_horizon", "downgraded_within_horizon"}
+        "churned_within_horizon", "downgraded_within_horizon", "updated_at"}

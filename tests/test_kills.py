@@ -125,7 +125,10 @@ def rows(table_dir: Path) -> pd.DataFrame:
 
 def plain(value):
     """A value as both formats can give it: timestamps (also inside lists and structs) in UTC without a
-    zone, as Parquet's are (Delta's carry UTC), whatever their unit."""
+    zone, as Parquet's are (Delta's carry UTC), whatever their unit; floats to 12 significant digits, since a
+    sum of doubles differs in its last bits with the order Spark reads the rows in."""
+    if isinstance(value, float):
+        return f"{value:.11e}"
     if isinstance(value, datetime):
         stamp = pd.Timestamp(value)
         return stamp.tz_convert("UTC").tz_localize(None) if stamp.tzinfo else stamp
