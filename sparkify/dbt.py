@@ -139,6 +139,17 @@ def summary(*results) -> str:
     return " ".join(f"{label}={n}" for label, n in counts.items()) + f" TOTAL={len(statuses)}"
 
 
+def leave_out_loaded_seeds(settings: cfg.Settings, args: list[str]) -> tuple[list[str], dict[str, str]]:
+    """`args` without the seeds the last successful build loaded from the same files (sparkify/build_state.py),
+    and the seed files the tables hold once this build succeeds, for its record. Call before `forget`."""
+    checksums = build_state.seed_checksums()
+    loaded = build_state.loaded_seeds(settings, args)
+    if loaded:
+        print(f"sparkify: seeds as the last build loaded them, not loaded again: {', '.join(loaded)}")
+        args = [*args, "--exclude", *loaded]
+    return args, build_state.seeds_in_tables(args, loaded, checksums)
+
+
 def production_build(extra: list[str]) -> int:
     """`make build`: the production build, skipped when it would repeat the last successful one exactly."""
     args = [*PRODUCTION_BUILD, *extra]
@@ -150,13 +161,14 @@ def production_build(extra: list[str]) -> int:
     if stored:
         print(build_state.describe(stored))
         return 0
+    args, seeds = leave_out_loaded_seeds(settings, args)
     build_state.forget(settings.home)
     start_in_background(settings, "sparkify-build")
     result = invoke(args)
     if not result.success:
         return 1
     if build_state.skippable(settings, args):
-        build_state.record(settings, args, summary(result))
+        build_state.record(settings, args, summary(result), seeds)
     return 0
 
 

@@ -113,11 +113,13 @@ def main(argv: list[str] | None = None) -> int:
         if code:
             return code
     stored = build_state.up_to_date(settings, dbt.PRODUCTION_BUILD)
+    build_args, seeds = dbt.leave_out_loaded_seeds(settings, [*dbt.PRODUCTION_BUILD, "--exclude", SCORES_READER])
     build_state.forget(settings.home)
     if stored:
         print(build_state.describe(stored))
+        seeds = stored.get("seeds", {})
     else:
-        built = run_dbt([*dbt.PRODUCTION_BUILD, "--exclude", SCORES_READER])
+        built = run_dbt(build_args)
         if not built.success:
             return 1
     now = step("build", started)
@@ -140,7 +142,7 @@ def main(argv: list[str] | None = None) -> int:
     # Build and customers together are `make build`: a later one with nothing new skips.
     if build_state.skippable(settings, dbt.PRODUCTION_BUILD):
         build_state.record(settings, dbt.PRODUCTION_BUILD,
-                           stored["summary"] if stored else dbt.summary(built, customers))
+                           stored["summary"] if stored else dbt.summary(built, customers), seeds)
     log.info("sparkify: pipeline done in %.1f s (%s)", time.perf_counter() - started,
              ", ".join(f"{name} {seconds:.1f} s" for name, seconds in timings))
     return 0

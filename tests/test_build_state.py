@@ -119,6 +119,44 @@ def test_a_full_refresh_and_the_cluster_target_always_build(lakehouse, monkeypat
     assert build_state.up_to_date(cluster, ARGS) is None
 
 
+def test_a_build_leaves_out_the_seeds_the_last_build_loaded_from_the_same_file(lakehouse, monkeypatch):
+    settings, project, _ = lakehouse
+    on_project(monkeypatch, project)
+    seed = project / build_state.SEEDS / "pages.csv"
+    seed.parent.mkdir(parents=True)
+    seed.write_text("page,category\nHome,navigation\n")
+    table = settings.table_path("pages")
+    table.mkdir(parents=True)
+    (table / "part-0.parquet").write_bytes(b"rows")
+    (settings.home / "metastore_db").mkdir()
+    checksums = build_state.seed_checksums(project)
+    assert list(checksums) == ["pages"]
+
+    assert build_state.loaded_seeds(settings, ARGS, project) == []  # no build recorded yet
+    build_state.record(settings, ARGS, "PASS=1", build_state.seeds_in_tables(ARGS, [], checksums))
+    assert build_state.loaded_seeds(settings, ARGS, project) == ["pages"]
+    assert build_state.loaded_seeds(settings, [*ARGS, "--full-refresh"], project) == []
+
+    seed.write_text("page,category\nHome,navigation\nAbout,navigation\n")  # the file changed
+    assert build_state.loaded_seeds(settings, ARGS, project) == []
+    build_state.record(settings, ARGS, "PASS=1", build_state.seeds_in_tables(ARGS, [], build_state.seed_checksums(project)))
+    assert build_state.loaded_seeds(settings, ARGS, project) == ["pages"]
+    (settings.home / "metastore_db").rmdir()  # the metastore lost: the table must be registered again
+    assert build_state.loaded_seeds(settings, ARGS, project) == []
+    (settings.home / "metastore_db").mkdir()
+    (table / "part-0.parquet").unlink()  # the table emptied by a cleanup
+    assert build_state.loaded_seeds(settings, ARGS, project) == []
+
+
+def test_a_build_of_a_selection_vouches_only_for_the_seeds_it_left_out():
+    checksums = {"pages": "a1", "offers": "b2"}
+    assert build_state.seeds_in_tables(ARGS, [], checksums) == checksums
+    assert build_state.seeds_in_tables([*ARGS, "--exclude", "pages"], ["pages"], checksums) == checksums
+    assert build_state.seeds_in_tables([*ARGS, "--select", "users"], [], checksums) == {}
+    assert build_state.seeds_in_tables([*ARGS, "--select", "users", "--exclude", "pages"], ["pages"],
+                                       checksums) == {"pages": "a1"}
+
+
 def test_the_real_project_files_are_part_of_the_state():
     names = {str(p.relative_to(cfg.PROJECT_ROOT)) for entry in build_state.PROJECT_INPUTS
              for p in build_state._files(cfg.PROJECT_ROOT / entry)}

@@ -108,14 +108,27 @@
     {{ return(fingerprint) }}
 {%- endmacro %}
 
-{#- int_events_sessionized: the newest load it has seen; staging rows loaded after it are new to it. -#}
+{#- Staging and int_events_sessionized: the newest load each has seen; parent rows loaded after it are new to it. -#}
 {% macro loaded_since_this_table() -%}
-    (select coalesce(max(loaded_at), timestamp '1970-01-01') from {{ this }})
+    {{ return(newest_in_this_table('loaded_at')) }}
 {%- endmacro %}
 
 {#- The models below int_events_sessionized: the rows a parent wrote after this table's newest are new to it. -#}
 {% macro written_since_this_table() -%}
-    (select coalesce(max(updated_at), timestamp '1970-01-01') from {{ this }})
+    {{ return(newest_in_this_table('updated_at')) }}
+{%- endmacro %}
+
+{#- The newest value of a timestamp column of this table, as a literal (1970 when the table is empty). A literal,
+    not a subquery, so that Delta skips the parent's files whose statistics end before it (the new-day build
+    on es_small: staging found its new dates in 0.8 s instead of 3.3 s). Spark writes it out in the session's
+    time zone, UTC, in which the literal is read back: the Python process's own zone never enters. -#}
+{% macro newest_in_this_table(column) -%}
+    {%- set query -%}
+        select concat("timestamp '", coalesce(date_format(max({{ column }}), 'yyyy-MM-dd HH:mm:ss.SSSSSS'),
+            '1970-01-01 00:00:00'), "'")
+        from {{ this }}
+    {%- endset -%}
+    {{ return(run_query(query).columns[0].values()[0] if execute else "timestamp '1970-01-01 00:00:00'") }}
 {%- endmacro %}
 
 {#- The dates of the rows `parent` wrote since this table's newest row: the partitions to recompute. -#}

@@ -12,30 +12,13 @@
 }}
 
 {%- if is_incremental() %}
+    {%- set dates = literal_list('select distinct event_date from ' ~ ref('bronze_events')
+        ~ ' where loaded_at > ' ~ loaded_since_this_table()) %}
 
-    with already_staged as (
+    with bronze_events as (
 
-        select coalesce(max(loaded_at), timestamp '1970-01-01') as last_loaded_at
-        from {{ this }}
-
-    ),
-
-    touched_dates as (
-
-        select distinct new_loads.event_date
-        from {{ ref('bronze_events') }} as new_loads
-        inner join already_staged
-            on new_loads.loaded_at > already_staged.last_loaded_at
-
-    ),
-
-    bronze_events as (
-
-        select bronze.*
-        from {{ ref('bronze_events') }} as bronze
-        left semi join touched_dates
-            on bronze.event_date = touched_dates.event_date
-        where bronze.record_status = 'event'
+        select * from {{ ref('bronze_events') }}
+        where record_status = 'event' and {{ in_dates('event_date', dates) }}
 
     ),
 
