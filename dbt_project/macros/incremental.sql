@@ -204,6 +204,17 @@
     {%- endif -%}
 {%- endmacro %}
 
+{#- The rows of this table in the partitions `dates` of `column` that belong to no (user, sessionId) of the model's
+    `touched_pairs` CTE: a model that recomputes those pairs whole keeps these as they were. -#}
+{% macro rows_of_untouched_pairs(column, dates) -%}
+    select existing.*
+    from {{ this }} as existing
+    left anti join touched_pairs
+        on existing.user_id = touched_pairs.user_id
+            and existing.session_id = touched_pairs.session_id
+    where {{ in_dates('existing.' ~ column, dates) }}
+{%- endmacro %}
+
 {#- Every event date of the (user, sessionId) pairs that have an event loaded after `since` in staging: the
     dates whose sessions those events can change (int_events_sessionized). -#}
 {% macro dates_of_pairs_loaded_since(relation, since) -%}

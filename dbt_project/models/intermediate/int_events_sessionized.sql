@@ -66,12 +66,7 @@ with events as (
 
     kept_rows as (
 
-        select existing.*
-        from {{ this }} as existing
-        left anti join touched_pairs
-            on existing.user_id = touched_pairs.user_id
-                and existing.session_id = touched_pairs.session_id
-        where {{ in_dates('existing.event_date', dates) }}
+        {{ rows_of_untouched_pairs('event_date', dates) }}
 
     ),
 

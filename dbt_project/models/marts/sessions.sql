@@ -53,12 +53,7 @@ pages as (
 
     kept_rows as (
 
-        select existing.*
-        from {{ this }} as existing
-        left anti join touched_pairs
-            on existing.user_id = touched_pairs.user_id
-                and existing.session_id = touched_pairs.session_id
-        where {{ in_dates('existing.session_date', dates) }}
+        {{ rows_of_untouched_pairs('session_date', dates) }}
 
     ),
 
