@@ -88,16 +88,16 @@ def seed_checksums(project_root: Path = cfg.PROJECT_ROOT) -> dict[str, str]:
             for path in sorted((project_root / SEEDS).glob("*.csv"))}
 
 
-def loaded_seeds(settings: cfg.Settings, args: list[str], project_root: Path = cfg.PROJECT_ROOT) -> list[str]:
-    """The seeds this build need not load: the last successful build loaded the same file, the metastore and
-    the seed's table are still there, and the build is no full refresh."""
+def loaded_seeds(settings: cfg.Settings, args: list[str], checksums: dict[str, str]) -> list[str]:
+    """The seeds this build need not load: the last successful build loaded the same file (`checksums`, from
+    seed_checksums), the metastore and the seed's table are still there, and the build is no full refresh."""
     if not skippable(settings, args) or not (settings.home / "metastore_db").is_dir():
         return []
     try:
         loaded = json.loads((settings.home / STATE_NAME).read_text()).get("seeds", {})
     except (OSError, ValueError):
         return []
-    return [name for name, checksum in seed_checksums(project_root).items()
+    return [name for name, checksum in checksums.items()
             if loaded.get(name) == checksum and settings.table_path(name).is_dir()
             and any(settings.table_path(name).iterdir())]
 

@@ -143,7 +143,7 @@ def leave_out_loaded_seeds(settings: cfg.Settings, args: list[str]) -> tuple[lis
     """`args` without the seeds the last successful build loaded from the same files (sparkify/build_state.py),
     and the seed files the tables hold once this build succeeds, for its record. Call before `forget`."""
     checksums = build_state.seed_checksums()
-    loaded = build_state.loaded_seeds(settings, args)
+    loaded = build_state.loaded_seeds(settings, args, checksums)
     if loaded:
         print(f"sparkify: seeds as the last build loaded them, not loaded again: {', '.join(loaded)}")
         args = [*args, "--exclude", *loaded]

@@ -113,11 +113,14 @@ def main(argv: list[str] | None = None) -> int:
         if code:
             return code
     stored = build_state.up_to_date(settings, dbt.PRODUCTION_BUILD)
-    build_args, seeds = dbt.leave_out_loaded_seeds(settings, [*dbt.PRODUCTION_BUILD, "--exclude", SCORES_READER])
+    if stored:
+        seeds = stored.get("seeds", {})
+    else:
+        build_args, seeds = dbt.leave_out_loaded_seeds(settings,
+                                                       [*dbt.PRODUCTION_BUILD, "--exclude", SCORES_READER])
     build_state.forget(settings.home)
     if stored:
         print(build_state.describe(stored))
-        seeds = stored.get("seeds", {})
     else:
         built = run_dbt(build_args)
         if not built.success:

@@ -132,20 +132,23 @@ def test_a_build_leaves_out_the_seeds_the_last_build_loaded_from_the_same_file(l
     checksums = build_state.seed_checksums(project)
     assert list(checksums) == ["pages"]
 
-    assert build_state.loaded_seeds(settings, ARGS, project) == []  # no build recorded yet
+    def left_out(args=ARGS):
+        return build_state.loaded_seeds(settings, args, build_state.seed_checksums(project))
+
+    assert left_out() == []  # no build recorded yet
     build_state.record(settings, ARGS, "PASS=1", build_state.seeds_in_tables(ARGS, [], checksums))
-    assert build_state.loaded_seeds(settings, ARGS, project) == ["pages"]
-    assert build_state.loaded_seeds(settings, [*ARGS, "--full-refresh"], project) == []
+    assert left_out() == ["pages"]
+    assert left_out([*ARGS, "--full-refresh"]) == []
 
     seed.write_text("page,category\nHome,navigation\nAbout,navigation\n")  # the file changed
-    assert build_state.loaded_seeds(settings, ARGS, project) == []
+    assert left_out() == []
     build_state.record(settings, ARGS, "PASS=1", build_state.seeds_in_tables(ARGS, [], build_state.seed_checksums(project)))
-    assert build_state.loaded_seeds(settings, ARGS, project) == ["pages"]
+    assert left_out() == ["pages"]
     (settings.home / "metastore_db").rmdir()  # the metastore lost: the table must be registered again
-    assert build_state.loaded_seeds(settings, ARGS, project) == []
+    assert left_out() == []
     (settings.home / "metastore_db").mkdir()
     (table / "part-0.parquet").unlink()  # the table emptied by a cleanup
-    assert build_state.loaded_seeds(settings, ARGS, project) == []
+    assert left_out() == []
 
 
 def test_a_build_of_a_selection_vouches_only_for_the_seeds_it_left_out():
