@@ -40,7 +40,7 @@ else
 ML := $(PY) -m
 endif
 
-.PHONY: help venv run pipeline build train score backtest dashboard docs lint test bench bench-scale maintain clean cluster-up cluster-down cluster-status
+.PHONY: help venv run pipeline build train score backtest dashboard docs lint test test-fast bench bench-scale maintain clean cluster-up cluster-down cluster-status
 
 help: ## list the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-10s %s\n", $$1, $$2}'
@@ -102,11 +102,16 @@ docs: $(SETUP) ## dbt docs: generate the catalog and lineage, serve them on 127.
 	$(VENV)/bin/dbt docs generate
 	$(VENV)/bin/dbt docs serve --host 127.0.0.1 --port $(DOCS_PORT) --no-browser
 
-lint: $(SETUP) ## sqlfluff on the dbt models
+# sqlfluff renders the models with plain Jinja (.sqlfluff): no dbt, no JVM.
+lint: $(STAMP) ## sqlfluff on the dbt models
 	$(PY) -m sqlfluff lint dbt_project/models dbt_project/tests dbt_project/analyses
 
 test: $(SETUP) lint ## every test: lint, pytest (unit, dbt build on fixtures, browser)
 	$(PY) -m pytest
+
+# The tests marked `spark` (the JVM, dbt builds) and `cluster` are left out; CI runs `make test`, everything.
+test-fast: $(STAMP) $(HOOK) lint ## the quick loop, no JVM: lint, unit tests, the dashboard on fixture tables
+	$(PY) -m pytest -m "not spark and not cluster"
 
 bench: $(SETUP) ## benchmarks on es_small (BENCH_ARGS='--events FILE'): cold start, pipeline, builds, dashboard; one table
 	$(PY) -m sparkify.bench $(BENCH_ARGS)
