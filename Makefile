@@ -109,8 +109,9 @@ lint: $(STAMP) ## sqlfluff on the dbt models
 test: $(SETUP) lint ## every test: lint, pytest (unit, dbt build on fixtures, browser)
 	$(PY) -m pytest
 
-# The tests marked `spark` (the JVM, dbt builds) and `cluster` are left out; CI runs `make test`, everything.
-test-fast: $(STAMP) $(HOOK) lint ## the quick loop, no JVM: lint, unit tests, the dashboard on fixture tables
+# The tests marked `spark` (a Spark JVM, dbt builds) and `cluster` are left out; CI runs `make test`, everything.
+# The Delta jars are fetched all the same (Maven, no Spark): two settings tests resolve the Delta format.
+test-fast: $(STAMP) $(HOOK) $(DELTA_SETUP) lint ## the quick loop, no Spark: lint, unit tests, the dashboard on fixture tables
 	$(PY) -m pytest -m "not spark and not cluster"
 
 bench: $(SETUP) ## benchmarks on es_small (BENCH_ARGS='--events FILE'): cold start, pipeline, builds, dashboard; one table
