@@ -93,10 +93,7 @@ def loaded_seeds(settings: cfg.Settings, args: list[str], checksums: dict[str, s
     seed_checksums), the metastore and the seed's table are still there, and the build is no full refresh."""
     if not skippable(settings, args) or not (settings.home / "metastore_db").is_dir():
         return []
-    try:
-        loaded = json.loads((settings.home / STATE_NAME).read_text()).get("seeds", {})
-    except (OSError, ValueError):
-        return []
+    loaded = (stored_record(settings) or {}).get("seeds", {})
     return [name for name, checksum in checksums.items()
             if loaded.get(name) == checksum and settings.table_path(name).is_dir()
             and any(settings.table_path(name).iterdir())]
@@ -119,11 +116,16 @@ def up_to_date(settings: cfg.Settings, args: list[str]) -> dict | None:
     """The stored record of the last successful build when this build would repeat it exactly, else None."""
     if not skippable(settings, args):
         return None
+    stored = stored_record(settings)
+    return stored if stored and stored.get("digest") == digest(settings, args) else None
+
+
+def stored_record(settings: cfg.Settings) -> dict | None:
+    """The record of the last successful build, or None when there is none or it cannot be read."""
     try:
-        stored = json.loads((settings.home / STATE_NAME).read_text())
+        return json.loads((settings.home / STATE_NAME).read_text())
     except (OSError, ValueError):
         return None
-    return stored if stored.get("digest") == digest(settings, args) else None
 
 
 def forget(home: Path) -> None:
